@@ -1,0 +1,15 @@
+#pragma once
+// controller/: the subcommands of the `ironboot` binary. Each takes the
+// arguments after its name and returns the process exit code. main() only
+// dispatches; each command checks its flags and wires the parts together.
+
+#include <span>
+#include <string>
+
+namespace ironboot::controller {
+
+using Args = std::span<const std::string>;
+
+int ServeCommand(Args args);
+
+}  // namespace ironboot::controller

@@ -1,0 +1,55 @@
+// ironboot: a GitOps controller and boot server for bare-metal Talos clusters.
+// main() only dispatches to a subcommand.
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "controller/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(ironboot::controller::Args);
+};
+
+constexpr Command kCommands[] = {
+    {"serve", "run the boot server (Matchbox-compatible; GitOps with --repo)",
+     ironboot::controller::ServeCommand},
+};
+
+void Usage(FILE* out) {
+  std::fprintf(out,
+               "ironboot: GitOps controller and boot server for bare-metal Talos clusters\n\n"
+               "usage: ironboot <command> [flags]\n\ncommands:\n");
+  for (const auto& c : kCommands) {
+    std::fprintf(out, "  %-22s %s\n", c.name, c.summary);
+  }
+  std::fprintf(out, "\nRun 'ironboot <command> --help' for a command's flags.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    Usage(args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  for (const auto& c : kCommands) {
+    if (args[0] == c.name) {
+      return c.run(std::span<const std::string>(args).subspan(1));
+    }
+  }
+  // Matchbox compatibility: `ironboot -address ...` with no subcommand is `serve`,
+  // so an existing Matchbox unit works by changing only the binary path.
+  if (!args[0].empty() && args[0][0] == '-') {
+    return ironboot::controller::ServeCommand(args);
+  }
+  std::fprintf(stderr, "ironboot: unknown command \"%s\"\n\n", args[0].c_str());
+  Usage(stderr);
+  return 2;
+}

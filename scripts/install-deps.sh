@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package ironboot needs to build, test and benchmark.
+# Idempotent: installs only what is missing, and runs apt-get update at most
+# once per machine (or when a package cannot be found).
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ ccache pkg-config git
+  # libraries
+  libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  prometheus-cpp-dev libgit2-dev libssl-dev libcurl4-openssl-dev
+  libgtest-dev libgmock-dev
+  # tools the tests and benchmarks use
+  curl wrk nginx-light python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+stamp=/var/lib/apt/periodic/ironboot-update-stamp
+if [ ! -f "$stamp" ] || ! apt-get install -y --no-install-recommends "${missing[@]}"; then
+  apt-get update -q
+  mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,26 @@
+#pragma once
+// talos/: Talos machine-config patching with Talos's own semantics
+// (pkg/machinery/config/configpatcher): a patch is tried as a strategic merge
+// patch, else as an RFC 6902 JSON patch (JSON or YAML).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace ironboot::talos {
+
+// One patch: its text and where it came from (file name) for messages.
+struct Patch {
+  std::string source;  // e.g. "patches/all.yaml" or "Machine cp1 spec.patches[0]"
+  std::string content;
+};
+
+// Applies `patches` in order to `config` (one or more YAML documents separated
+// by "---") and returns the patched config as YAML. Errors (kInvalid) name the
+// patch source and what is wrong; JSON patches on a multi-document config fail
+// with "JSON6902 patches are not supported for multi-document machine configuration".
+Result<std::string> ApplyPatches(std::string_view config, const std::vector<Patch>& patches);
+
+}  // namespace ironboot::talos

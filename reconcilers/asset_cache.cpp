@@ -8,12 +8,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <system_error>
 #include <utility>
@@ -232,15 +232,15 @@ Error TransferError(const std::string& what, const Transfer& transfer) {
       return Error{CodeForStatus(transfer.status),
                    prefix + ": HTTP " + std::to_string(transfer.status)};
     case CURLE_FILE_COULDNT_READ_FILE:
-      return Error{ErrorCode::kNotFound, prefix + ": cannot read file (" + transfer.curl_error + ")"};
+      return Error{ErrorCode::kNotFound,
+                   prefix + ": cannot read file (" + transfer.curl_error + ")"};
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-      return Error{ErrorCode::kInvalid,
-                   prefix + ": bad URL, want http://, https:// or file:// (" +
-                       transfer.curl_error + ")"};
-    case CURLE_FILESIZE_EXCEEDED:
-      return Error{ErrorCode::kInvalid, prefix + ": file is larger than the limit (" +
+      return Error{ErrorCode::kInvalid, prefix + ": bad URL, want http://, https:// or file:// (" +
                                             transfer.curl_error + ")"};
+    case CURLE_FILESIZE_EXCEEDED:
+      return Error{ErrorCode::kInvalid,
+                   prefix + ": file is larger than the limit (" + transfer.curl_error + ")"};
     case CURLE_TOO_MANY_REDIRECTS:
       return Error{ErrorCode::kUnavailable, prefix + ": too many redirects"};
     case CURLE_OPERATION_TIMEDOUT:
@@ -249,7 +249,8 @@ Error TransferError(const std::string& what, const Transfer& transfer) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-      return Error{ErrorCode::kUnavailable, prefix + ": cannot connect (" + transfer.curl_error + ")"};
+      return Error{ErrorCode::kUnavailable,
+                   prefix + ": cannot connect (" + transfer.curl_error + ")"};
     default:
       return Error{ErrorCode::kUnavailable, prefix + ": " + transfer.curl_error};
   }
@@ -374,6 +375,12 @@ Result<fs::path> AssetCache::Ensure(const AssetSpec& spec) {
   if (spec.url.empty()) {
     return Fail(ErrorCode::kInvalid, spec.name + ": no URL");
   }
+  if (const std::string lower = Lower(spec.url.substr(0, 8)); !lower.starts_with("http://") &&
+                                                              !lower.starts_with("https://") &&
+                                                              !lower.starts_with("file://")) {
+    return Fail(ErrorCode::kInvalid, spec.name + ": URL " + RedactUrl(spec.url) +
+                                         " is not http://, https:// or file://");
+  }
   auto expected = ResolveSha512(spec);
   if (!expected) {
     return std::unexpected(expected.error());
@@ -414,8 +421,7 @@ Result<AssetCache::ExpectedHash> AssetCache::ResolveSha512(const AssetSpec& spec
   std::error_code ec;
   fs::create_directories(sums_dir, ec);
   if (ec) {
-    return Fail(ErrorCode::kInternal,
-                "create " + sums_dir.string() + ": " + ec.message());
+    return Fail(ErrorCode::kInternal, "create " + sums_dir.string() + ": " + ec.message());
   }
   const fs::path cache_file = sums_dir / (Sha512Hex(spec.sha512sum_url).substr(0, 32) + ".txt");
   const std::string source = RedactUrl(spec.sha512sum_url);
@@ -453,9 +459,9 @@ Result<AssetCache::ExpectedHash> AssetCache::ResolveSha512(const AssetSpec& spec
     for (const auto& [name, hex] : *sums) {
       listed += (listed.empty() ? "" : ", ") + name;
     }
-    return Fail(ErrorCode::kNotFound, fmt::format("{}: {} has no line for \"{}\" (it lists: {})",
-                                                  spec.name, source, file_name,
-                                                  listed.empty() ? "nothing" : listed));
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("{}: {} has no line for \"{}\" (it lists: {})", spec.name, source,
+                            file_name, listed.empty() ? "nothing" : listed));
   }
   return ExpectedHash{it->second, cache_file};
 }
@@ -581,22 +587,27 @@ Result<fs::path> AssetCache::Download(const AssetSpec& spec, const std::string& 
       }
       if (transfer.code != CURLE_OK) {
         Error error = TransferError(spec.name, transfer);
+        if (offset == 0) {
+          fd.Reset();
+          fs::remove(partial, ec);
+        }
         log->warn("asset download failed asset=\"{}\" url={} kept_partial_bytes={} error=\"{}\"",
                   spec.name, url, offset, error.message);
         return std::unexpected(error);
       }
       const double seconds = progress.Seconds();
-      log->info("downloaded asset asset=\"{}\" url={} bytes={} received={} seconds={:.3f} rate={}/s",
-                spec.name, url, offset, received, seconds,
-                HumanBytes(seconds > 0 ? static_cast<double>(received) / seconds : 0.0));
+      log->info(
+          "downloaded asset asset=\"{}\" url={} bytes={} received={} seconds={:.3f} rate={}/s",
+          spec.name, url, offset, received, seconds,
+          HumanBytes(seconds > 0 ? static_cast<double>(received) / seconds : 0.0));
       actual = hasher.HexDigest();
     }
 
     if (actual != sha512) {
       metrics_.verify_failures.Increment();
-      const std::string message = fmt::format(
-          "{}: GET {}: SHA-512 mismatch: expected {}..., got {}... ({} bytes); nothing stored",
-          spec.name, url, sha512.substr(0, 16), actual.substr(0, 16), offset);
+      const std::string message =
+          fmt::format("{}: GET {}: SHA-512 mismatch: expected {}..., got {}... ({} bytes)",
+                      spec.name, url, sha512.substr(0, 16), actual.substr(0, 16), offset);
       if (resumed_from > 0 && may_restart) {
         // The bytes kept from an earlier attempt may be what is wrong.
         log->warn("resumed asset failed verification, downloading again from zero {}", message);
@@ -609,7 +620,7 @@ Result<fs::path> AssetCache::Download(const AssetSpec& spec, const std::string& 
       fd.Reset();
       fs::remove(partial, ec);
       log->error("asset verification failed {}", message);
-      return Fail(ErrorCode::kInvalid, message);
+      return Fail(ErrorCode::kInvalid, message + "; nothing stored");
     }
 
     if (::fsync(fd.get()) != 0) {

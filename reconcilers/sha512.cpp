@@ -17,9 +17,13 @@ Sha512::Sha512() : state_(std::make_unique<State>()) {
   Reset();
 }
 
-Sha512::~Sha512() { EVP_MD_CTX_free(state_->ctx); }
+Sha512::~Sha512() {
+  EVP_MD_CTX_free(state_->ctx);
+}
 
-void Sha512::Reset() { EVP_DigestInit_ex(state_->ctx, EVP_sha512(), nullptr); }
+void Sha512::Reset() {
+  EVP_DigestInit_ex(state_->ctx, EVP_sha512(), nullptr);
+}
 
 void Sha512::Update(std::string_view bytes) {
   EVP_DigestUpdate(state_->ctx, bytes.data(), bytes.size());
@@ -129,8 +133,9 @@ Result<std::map<std::string, std::string>> ParseSha512Sums(std::string_view text
         line[kSha512HexLength] != ' ' ||
         (line[kSha512HexLength + 1] != ' ' && line[kSha512HexLength + 1] != '*')) {
       return Fail(ErrorCode::kInvalid,
-                  where + "want \"<128 hex digits>  <file name>\" or \"<128 hex digits> *<file "
-                          "name>\", got " +
+                  where +
+                      "want \"<128 hex digits>  <file name>\" or \"<128 hex digits> *<file "
+                      "name>\", got " +
                       Quote(line));
     }
     std::string name(line.substr(kSha512HexLength + 2));
@@ -145,8 +150,7 @@ Result<std::map<std::string, std::string>> ParseSha512Sums(std::string_view text
     if (!inserted && it->second != hex) {
       return Fail(ErrorCode::kInvalid,
                   where + "\"" + name + "\" is listed again with a different hash (" +
-                      hex.substr(0, 16) + "... here, " + it->second.substr(0, 16) +
-                      "... before)");
+                      hex.substr(0, 16) + "... here, " + it->second.substr(0, 16) + "... before)");
     }
   }
   return sums;

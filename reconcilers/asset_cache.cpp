@@ -179,6 +179,9 @@ void Perform(Transfer& transfer, const AssetCacheOptions& options) {
                    static_cast<long>(options.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes_per_second);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
+  if (!options.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
+  }
   // 4xx/5xx bodies are never handed to the sink.
   curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
   if (transfer.max_bytes > 0) {
@@ -246,6 +249,10 @@ Error TransferError(const std::string& what, const Transfer& transfer) {
     case CURLE_OPERATION_TIMEDOUT:
       return Error{ErrorCode::kUnavailable,
                    prefix + ": timed out or too slow (" + transfer.curl_error + ")"};
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return Error{ErrorCode::kUnavailable,
+                   prefix + ": TLS certificate not trusted (" + transfer.curl_error + ")"};
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -430,8 +437,10 @@ Result<AssetCache::ExpectedHash> AssetCache::ResolveSha512(const AssetSpec& spec
   bool from_cache = false;
   if (fs::is_regular_file(cache_file, ec)) {
     std::ifstream in(cache_file, std::ios::binary);
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    from_cache = static_cast<bool>(in) || in.eof();
+    if (in) {
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      from_cache = true;
+    }
   }
   if (!from_cache) {
     auto fetched = FetchSmall(spec, spec.sha512sum_url);

@@ -49,6 +49,10 @@ struct AssetCacheOptions {
   std::chrono::seconds progress_interval{5};
   // Transfers smaller than this (or of unknown size below it) log no progress.
   std::int64_t progress_min_bytes = std::int64_t{16} << 20;
+  // PEM bundle of CAs trusted for https:// (e.g. a private mirror's CA); empty
+  // means the system's trust store. Certificates and host names are always
+  // verified.
+  std::filesystem::path ca_file;
 };
 
 // The cache's metrics, registered on the injected registry.
@@ -97,7 +101,8 @@ class AssetCache {
   //   kNotFound     HTTP 404/410, missing file:// file, or no line for the file
   //                 in sha512sum.txt.
   //   kUnauthorized HTTP 401/403.
-  //   kUnavailable  connection refused, DNS, timeout, too slow, 5xx: retry later.
+  //   kUnavailable  connection refused, DNS, timeout, too slow, 5xx, untrusted TLS
+  //                 certificate: retry later (or fix ca_file).
   //   kInternal     local disk errors.
   Result<std::filesystem::path> Ensure(const AssetSpec& spec);
 

@@ -46,11 +46,25 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 // log records "<request> <status> <bytes sent> range=<Range header>" per line.
 class Nginx {
  public:
-  Nginx() : port_(testutil::FreePort()) {
+  // With `tls`, also serves HTTPS on tls_port() with a fresh self-signed
+  // certificate for 127.0.0.1 (ca_file()).
+  explicit Nginx(bool tls = false) : port_(testutil::FreePort()) {
     fs::create_directories(dir_ / "www");
     fs::create_directories(dir_ / "tmp");
     const std::string d = dir_.path().string();
     const std::string www = d + "/www";
+    std::string tls_server;
+    if (tls) {
+      tls_port_ = testutil::FreePort();
+      auto made = testutil::Run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                 "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                                 "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                                 "-keyout", d + "/key.pem", "-out", d + "/cert.pem"});
+      EXPECT_EQ(made.exit_code, 0) << made.output;
+      tls_server = "  server {\n    listen 127.0.0.1:" + std::to_string(tls_port_) +
+                   " ssl;\n    ssl_certificate " + d + "/cert.pem;\n    ssl_certificate_key " + d +
+                   "/key.pem;\n    root " + www + ";\n  }\n";
+    }
     testutil::WriteFile(
         dir_ / "nginx.conf",
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + d +
@@ -65,7 +79,8 @@ class Nginx {
             ";\n    location = /redirect/vmlinuz { return 302 /files/vmlinuz; }\n" +
             "    location = /redirect/file { return 302 file:///etc/hostname; }\n" +
             "    location /slow/ { alias " + www + "/files/; limit_rate 32k; }\n" +
-            "    location /norange/ { alias " + www + "/files/; max_ranges 0; }\n  }\n}\n");
+            "    location /norange/ { alias " + www + "/files/; max_ranges 0; }\n  }\n" +
+            tls_server + "}\n");
     process_ = std::make_unique<testutil::Process>(std::vector<std::string>{
         "nginx", "-p", d + "/", "-c", d + "/nginx.conf", "-e", d + "/error.log"});
     const bool up = testutil::WaitFor([&] { return testutil::HttpGet(port_, "/").status != 0; });
@@ -77,6 +92,10 @@ class Nginx {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   int port() const { return port_; }
+  std::string TlsUrl(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
+  }
+  fs::path ca_file() const { return dir_ / "cert.pem"; }
   // The access log once it has at least `min_lines` lines (nginx writes a line
   // just after the response, so poll for it).
   std::string AccessLog(std::size_t min_lines = 0) const {
@@ -94,6 +113,7 @@ class Nginx {
 
   TempDir dir_;
   int port_;
+  int tls_port_ = 0;
   std::unique_ptr<testutil::Process> process_;
 };
 
@@ -512,6 +532,38 @@ TEST_F(AssetCacheTest, LogsProgress) {
   EXPECT_TRUE(Contains(log, "total=" + std::to_string(content_.size()) + " rate=")) << log;
   EXPECT_GE(CountOf(log, "asset download progress"), 1u);
   EXPECT_LE(CountOf(log, "asset download progress"), 11u);
+}
+
+// HTTPS verifies the server's certificate: an untrusted one is kUnavailable
+// naming the URL, and the download works once its CA is configured.
+TEST_F(AssetCacheTest, HttpsVerifiesCertificate) {
+  Nginx nginx(/*tls=*/true);
+  ServeKernel(nginx);
+  auto untrusted = MakeCache()->Ensure(Spec(nginx.TlsUrl("/files/vmlinuz")));
+  ASSERT_FALSE(untrusted);
+  EXPECT_EQ(untrusted.error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(Contains(untrusted.error().message,
+                       "GET " + nginx.TlsUrl("/files/vmlinuz") + ": TLS certificate not trusted"))
+      << untrusted.error().message;
+
+  AssetCacheOptions options;
+  options.ca_file = nginx.ca_file();
+  auto path = MakeCache(options)->Ensure(Spec(nginx.TlsUrl("/files/vmlinuz")));
+  ASSERT_TRUE(path) << path.error().message;
+  EXPECT_EQ(testutil::ReadFile(*path), content_);
+}
+
+// The proxy comes from the environment (http_proxy), as libcurl does by default.
+TEST_F(AssetCacheTest, UsesProxyFromEnvironment) {
+  Nginx proxy;  // nginx serves absolute-form requests by path: a stand-in proxy
+  ServeKernel(proxy);
+  ::setenv("http_proxy", proxy.Url("").c_str(), 1);
+  auto path = MakeCache()->Ensure(Spec("http://mirror.ironboot.invalid/files/vmlinuz"));
+  ::unsetenv("http_proxy");
+  ASSERT_TRUE(path) << path.error().message;
+  EXPECT_EQ(testutil::ReadFile(*path), content_);
+  EXPECT_TRUE(Contains(proxy.AccessLog(1), "GET http://mirror.ironboot.invalid/files/vmlinuz"))
+      << proxy.AccessLog();
 }
 
 // RedactUrl hides passwords and query strings and leaves the rest readable.

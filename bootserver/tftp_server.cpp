@@ -27,11 +27,12 @@ constexpr size_t kMaxDatagram = 65536;
 
 std::string Errno(int err) { return std::strerror(err); }
 
-// The client's filename, safe for one log line: non-printable bytes escaped.
+// A client-supplied string, safe for one log line or an ERROR packet: control
+// and non-ASCII bytes escaped as \xNN. Idempotent.
 std::string ForLog(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+    if (c < 0x20 || c >= 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
@@ -324,6 +325,7 @@ struct TftpServer::Transfer {
   SockAddr local;
   TftpRequest request;
   std::thread thread;
+  std::atomic<bool> heard_from_client{false};  // any packet on the transfer socket
   std::atomic<bool> done{false};
 };
 
@@ -457,8 +459,9 @@ void TftpServer::Listen() {
         metrics_.error.Increment();
         break;
     }
-    log->info("transfer client={} file=\"{}\" result={} bytes=0 duration_ms=0 message=\"{}\"",
-              peer.ToString(), ForLog(file), TftpResultName(result), ForLog(message));
+    log->log(result == TftpResult::kDenied ? spdlog::level::info : spdlog::level::warn,
+             "transfer client={} file=\"{}\" result={} bytes=0 duration_ms=0 message=\"{}\"",
+             peer.ToString(), ForLog(file), TftpResultName(result), ForLog(message));
   };
 
   while (!stopping_) {
@@ -524,12 +527,17 @@ void TftpServer::Listen() {
     for (const auto& t : transfers_) {
       if (!t->done) {
         ++active;
-        duplicate = duplicate || (t->peer.len == peer.len &&
-                                  std::memcmp(&t->peer.storage, &peer.storage, peer.len) == 0);
+        // The client resent its RRQ before our first packet reached it. Only
+        // an identical request that has had no answer yet: a PXE ROM that
+        // aborts a tsize probe and asks again from the same port gets a new
+        // transfer.
+        duplicate = duplicate ||
+                    (!t->heard_from_client && t->request == *request && t->peer.len == peer.len &&
+                     std::memcmp(&t->peer.storage, &peer.storage, peer.len) == 0);
       }
     }
     if (duplicate) {
-      continue;  // the client resent its RRQ before our first packet arrived
+      continue;
     }
     if (active >= options_.max_transfers) {
       refuse(peer, local, TftpResult::kBusy, TftpErrorCode::kNotDefined,
@@ -608,6 +616,7 @@ void TftpServer::Serve(Transfer& transfer) {
       if (!packet) {
         continue;  // garbage from the client's port: ignore
       }
+      transfer.heard_from_client = true;
       if (auto* ack = std::get_if<TftpAck>(&*packet)) {
         block = ack->block;
         return Wait::kAck;
@@ -788,7 +797,11 @@ void TftpServer::Serve(Transfer& transfer) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
-  auto level = result == TftpResult::kOk ? spdlog::level::info : spdlog::level::warn;
+  // Timeouts and errors may need an operator; a missing or refused file is
+  // the client's business (PXE ROMs probe for files).
+  auto level = result == TftpResult::kTimeout || result == TftpResult::kError
+                   ? spdlog::level::warn
+                   : spdlog::level::info;
   log->log(level,
            "transfer client={} file=\"{}\" mode={} result={} bytes={} duration_ms={} blksize={} "
            "windowsize={}{}",

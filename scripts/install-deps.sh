@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev
   # tools the tests and benchmarks use
   curl wrk nginx-light python3
+  # TFTP: iPXE binaries served by default; real clients for the TFTP tests
+  ipxe tftp-hpa atftp
 )
 
 missing=()

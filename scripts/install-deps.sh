@@ -15,6 +15,8 @@ packages=(
   curl wrk nginx-light python3
   # TFTP: iPXE binaries served by default; real clients for the TFTP tests
   ipxe tftp-hpa atftp
+  # git source tests: smart HTTP (lighttpd runs git http-backend as CGI), ssh-keygen
+  lighttpd openssh-client
 )
 
 missing=()

@@ -562,7 +562,14 @@ Result<fs::path> AssetCache::Download(const AssetSpec& spec, const std::string& 
       transfer.url = spec.url;
       transfer.resume_from = resumed_from;
       transfer.max_bytes = options_.max_bytes;
+      bool too_large = false;
       transfer.sink = [&](std::string_view bytes) {
+        // libcurl checks max_bytes against Content-Length only; a body
+        // without one is stopped here.
+        if (offset + static_cast<std::int64_t>(bytes.size()) > options_.max_bytes) {
+          too_large = true;
+          return false;
+        }
         if (!WriteAll(fd.get(), bytes)) {
           return false;
         }
@@ -577,6 +584,16 @@ Result<fs::path> AssetCache::Download(const AssetSpec& spec, const std::string& 
       };
       Perform(transfer, options_);
 
+      if (too_large) {
+        fd.Reset();
+        fs::remove(partial, ec);
+        Error error{ErrorCode::kInvalid,
+                    fmt::format("{}: GET {}: file is larger than the limit of {} bytes", spec.name,
+                                url, options_.max_bytes)};
+        log->warn("asset download refused asset=\"{}\" url={} error=\"{}\"", spec.name, url,
+                  error.message);
+        return std::unexpected(error);
+      }
       if (transfer.sink_failed) {
         return Fail(ErrorCode::kInternal, spec.name + ": " + Errno("write", partial));
       }

@@ -67,8 +67,9 @@ class Nginx {
     }
     testutil::WriteFile(
         dir_ / "nginx.conf",
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + d +
-            "/nginx.pid;\nerror_log " + d +
+        "load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;\n"
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid " +
+            d + "/nginx.pid;\nerror_log " + d +
             "/error.log info;\nevents { worker_connections 64; }\n" +
             "http {\n  log_format ranged '$request $status $body_bytes_sent range=$http_range';\n" +
             "  access_log " + d + "/access.log ranged;\n  client_body_temp_path " + d +
@@ -79,6 +80,8 @@ class Nginx {
             ";\n    location = /redirect/vmlinuz { return 302 /files/vmlinuz; }\n" +
             "    location = /redirect/file { return 302 file:///etc/hostname; }\n" +
             "    location /slow/ { alias " + www + "/files/; limit_rate 32k; }\n" +
+            "    location = /chunked { echo_duplicate 200000 \"0123456789\"; }\n" +
+            "    location = /busy { return 503; }\n    location = /forbidden { return 403; }\n" +
             "    location /norange/ { alias " + www + "/files/; max_ranges 0; }\n  }\n" +
             tls_server + "}\n");
     process_ = std::make_unique<testutil::Process>(std::vector<std::string>{
@@ -362,6 +365,47 @@ TEST_F(AssetCacheTest, Http404NamesUrlAndStatus) {
   EXPECT_FALSE(Contains(secret.error().message, "s3")) << secret.error().message;
   EXPECT_TRUE(Contains(secret.error().message, "http://user:***@127.0.0.1:"))
       << secret.error().message;
+  EXPECT_TRUE(StoredFiles().empty());
+}
+
+// 5xx is kUnavailable (retry later) and 403 kUnauthorized, each naming URL and status.
+TEST_F(AssetCacheTest, HttpStatusCodes) {
+  Nginx nginx;
+  auto cache = MakeCache();
+  auto busy = cache->Ensure(Spec(nginx.Url("/busy")));
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(busy.error().message,
+            "talos v1.11.3 amd64 kernel: GET " + nginx.Url("/busy") + ": HTTP 503");
+  auto forbidden = cache->Ensure(Spec(nginx.Url("/forbidden")));
+  ASSERT_FALSE(forbidden);
+  EXPECT_EQ(forbidden.error().code, ErrorCode::kUnauthorized);
+  EXPECT_TRUE(Contains(forbidden.error().message, ": HTTP 403")) << forbidden.error().message;
+}
+
+// A body larger than max_bytes is refused with the URL named; nothing is kept.
+TEST_F(AssetCacheTest, TooLargeRefused) {
+  Nginx nginx;
+  ServeKernel(nginx);
+  AssetCacheOptions options;
+  options.max_bytes = 1 << 20;
+  auto cache = MakeCache(options);
+  auto path = cache->Ensure(Spec(nginx.Url("/files/vmlinuz")));
+  ASSERT_FALSE(path);
+  EXPECT_EQ(path.error().code, ErrorCode::kInvalid);
+  EXPECT_TRUE(Contains(path.error().message,
+                       "GET " + nginx.Url("/files/vmlinuz") + ": file is larger than the limit"))
+      << path.error().message;
+  EXPECT_TRUE(StoredFiles().empty());
+
+  // Without Content-Length (a chunked 2 MB body) the limit is enforced while streaming.
+  auto streamed = cache->Ensure(Spec(nginx.Url("/chunked")));
+  ASSERT_FALSE(streamed);
+  EXPECT_EQ(streamed.error().code, ErrorCode::kInvalid);
+  EXPECT_TRUE(Contains(streamed.error().message, "GET " + nginx.Url("/chunked") +
+                                                     ": file is larger than the limit of 1048576 "
+                                                     "bytes"))
+      << streamed.error().message;
   EXPECT_TRUE(StoredFiles().empty());
 }
 

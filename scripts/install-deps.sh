@@ -12,7 +12,7 @@ packages=(
   prometheus-cpp-dev libgit2-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
   # tools the tests and benchmarks use
-  curl wrk nginx-light python3
+  curl wrk nginx-light python3 openssl
   # TFTP: iPXE binaries served by default; real clients for the TFTP tests
   ipxe tftp-hpa atftp
   # git source tests: smart HTTP (lighttpd runs git http-backend as CGI), ssh-keygen

@@ -439,9 +439,10 @@ int CredentialCallback(git_credential** out, const char* url, const char* userna
   (void)url;
   auto* ctx = static_cast<FetchContext*>(payload);
   const GitCredentials& creds = ctx->options->credentials;
-  std::string user = !creds.username.empty()                              ? creds.username
-                     : username_from_url != nullptr && *username_from_url ? username_from_url
-                                                                          : "";
+  // The URL's user wins: libgit2's ssh transport insists the credential's user
+  // matches it.
+  std::string user =
+      username_from_url != nullptr && *username_from_url ? username_from_url : creds.username;
 
   if ((allowed_types & GIT_CREDENTIAL_USERNAME) != 0 &&
       (allowed_types & GIT_CREDENTIAL_SSH_KEY) == 0) {

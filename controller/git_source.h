@@ -29,11 +29,12 @@ namespace ironboot::controller {
 
 struct GitCredentials {
   // https: a file holding a token (the whole file, whitespace trimmed), sent as
-  // the password of HTTP basic auth with `username` (default: the URL's user,
-  // else "x-access-token", which GitHub, Gitea and GitLab accept).
+  // the password of HTTP basic auth with the user named in the URL, else
+  // `username`, else "x-access-token" (GitHub, Gitea and GitLab accept it).
   std::filesystem::path token_file;
   // https: a file holding "username:password" (one line).
   std::filesystem::path basic_auth_file;
+  // The user when the URL names none (https token, ssh; default for ssh: "git").
   std::string username;
   // ssh: a private key file (unencrypted) and the known_hosts file the
   // server's host key must be in. ssh URLs require known_hosts.

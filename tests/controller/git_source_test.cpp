@@ -565,6 +565,120 @@ TEST_F(GitSourceTest, HttpBasicAuth) {
   EXPECT_THAT(logs.Text(), Not(HasSubstr(HttpGitServer::kPassword)));
 }
 
+// sshd on 127.0.0.1 accepting the key in <root>/ssh/client for the current
+// user; its ed25519 host key is <root>/ssh/hostkey. Skips (with a reason)
+// when sshd is not installed or cannot run here.
+class SshServer {
+ public:
+  explicit SshServer(const fs::path& root) : dir_(root / "ssh"), port_(testutil::FreePort()) {
+    fs::create_directories(dir_);
+    for (const char* name : {"hostkey", "client", "stranger"}) {
+      auto r = testutil::Run(
+          {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (dir_ / name).string()});
+      EXPECT_EQ(r.exit_code, 0) << r.output;
+    }
+    fs::copy_file(dir_ / "client.pub", dir_ / "authorized_keys");
+    fs::permissions(dir_ / "authorized_keys", fs::perms::owner_read | fs::perms::owner_write);
+    WriteFile(dir_ / "sshd_config",
+              "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
+                  (dir_ / "hostkey").string() + "\nAuthorizedKeysFile " +
+                  (dir_ / "authorized_keys").string() +
+                  "\nPidFile none\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n"
+                  "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n");
+  }
+  // Returns an empty string when running, else why not.
+  std::string Start() {
+    if (!fs::exists("/usr/sbin/sshd")) {
+      return "/usr/sbin/sshd is not installed (Debian package openssh-server)";
+    }
+    std::error_code ec;
+    if (!fs::exists("/run/sshd") && !fs::create_directories("/run/sshd", ec)) {
+      return "sshd needs /run/sshd and it cannot be created: " + ec.message();
+    }
+    process_ = std::make_unique<Process>(std::vector<std::string>{
+        "/usr/sbin/sshd", "-D", "-e", "-f", (dir_ / "sshd_config").string()});
+    if (!WaitFor([&] { return Accepts(port_); }, 5s)) {
+      return "sshd did not start: " + process_->Output();
+    }
+    return "";
+  }
+  // A known_hosts line for this server with the public key in `pub_file`.
+  std::string KnownHostsLine(const std::string& pub_file) const {
+    std::stringstream fields(testutil::ReadFile(dir_ / pub_file));
+    std::string type, key;
+    fields >> type >> key;
+    return "[127.0.0.1]:" + std::to_string(port_) + " " + type + " " + key + "\n";
+  }
+  std::string Url(const fs::path& bare) const {
+    return "ssh://" + User() + "@127.0.0.1:" + std::to_string(port_) + bare.string();
+  }
+  static std::string User() {
+    auto r = testutil::Run({"id", "-un"});
+    while (!r.output.empty() && r.output.back() == '\n') {
+      r.output.pop_back();
+    }
+    return r.output;
+  }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
+// ssh with a private key file, the host key checked against a known_hosts
+// file: success; a changed host key, an unknown host and a refused client key
+// are kUnauthorized naming the file involved.
+TEST_F(GitSourceTest, SshWithKeyAndKnownHosts) {
+  ClusterRepo repo(tmp_.path(), "cluster.git");
+  std::string sha = repo.Commit({{"a.yaml", "over ssh\n"}});
+  SshServer sshd(tmp_.path());
+  if (std::string why = sshd.Start(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  const std::string url = sshd.Url(repo.bare());
+  auto options_with = [&](const std::string& key, const std::string& known_hosts_line) {
+    fs::path known_hosts = tmp_ / "creds" / ("known_hosts-" + key);
+    WriteFile(known_hosts, known_hosts_line);
+    GitSourceOptions options = Opts(url, "main");
+    options.credentials.ssh_key_file = sshd.dir() / key;
+    options.credentials.ssh_known_hosts_file = known_hosts;
+    return options;
+  };
+
+  auto ok = MakeSource(options_with("client", sshd.KnownHostsLine("hostkey.pub")))->Fetch();
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->revision, "main@sha1:" + sha);
+  EXPECT_EQ(ok->files.at("a.yaml"), "over ssh\n");
+
+  GitSourceOptions changed = options_with("client", sshd.KnownHostsLine("stranger.pub"));
+  auto mitm = MakeSource(changed)->Fetch();
+  ASSERT_FALSE(mitm);
+  EXPECT_EQ(mitm.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(mitm.error().message,
+              HasSubstr("ssh host key of 127.0.0.1 does not match known_hosts file " +
+                        changed.credentials.ssh_known_hosts_file.string()));
+
+  auto unknown =
+      MakeSource(
+          options_with("client", "other.example.com " +
+                                     sshd.KnownHostsLine("hostkey.pub")
+                                         .substr(sshd.KnownHostsLine("hostkey.pub").find(' ') + 1)))
+          ->Fetch();
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(unknown.error().message, HasSubstr("ssh host 127.0.0.1 is not in known_hosts file"));
+
+  auto refused = MakeSource(options_with("stranger", sshd.KnownHostsLine("hostkey.pub")))->Fetch();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(refused.error().message, HasSubstr(url));
+  EXPECT_THAT(refused.error().message,
+              HasSubstr("credentials from ssh key file " + (sshd.dir() / "stranger").string() +
+                        " were refused"));
+}
+
 // Bad options are refused at creation with the field and value named.
 TEST_F(GitSourceTest, CreateRejectsBadOptions) {
   struct Case {

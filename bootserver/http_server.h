@@ -1,0 +1,66 @@
+#pragma once
+// bootserver/: the network edge. A Boost.Beast HTTP/1.1 server: a session per
+// connection on its own strand, a timeout on every read and write, header and
+// body limits, a cap on concurrent connections, files streamed with sendfile,
+// one access-log line and the metrics per request, and a graceful shutdown
+// that finishes in-flight requests up to a deadline.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bootserver/handler.h"
+#include "common/error.h"
+
+namespace ironboot::bootserver {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1:8080";  // host:port; port 0 picks a free port
+  int threads = 2;
+  size_t max_connections = 4096;  // beyond it: 503 and close
+  // A keep-alive connection waiting for the first byte of a request.
+  std::chrono::milliseconds idle_timeout{60000};
+  // From the first byte of a request to its end (a client that stops sending
+  // mid-request is cut off after this).
+  std::chrono::milliseconds read_timeout{10000};
+  // A response write (or one sendfile step) making no progress for this long.
+  std::chrono::milliseconds write_timeout{60000};
+  uint32_t header_limit = 8192;     // bytes; larger -> 431
+  uint64_t body_limit = 1u << 20;   // bytes; larger -> 413 (only webhooks carry bodies)
+};
+
+class HttpServer {
+ public:
+  // `handler` must outlive the server.
+  HttpServer(ServerOptions options, const BootHandler* handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts the worker threads. kInvalid for a bad address,
+  // kUnavailable when the port cannot be bound (the message names the address).
+  Result<void> Start();
+  // The bound port (useful with port 0). Valid after Start.
+  uint16_t port() const { return port_; }
+  size_t active_connections() const;
+
+  // Stops accepting, closes idle connections, lets in-flight requests finish
+  // for up to `grace`, then closes the rest and joins the threads. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace);
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  uint16_t port_ = 0;
+};
+
+// The request target as logged: values of secret query parameters (token,
+// secret, password) replaced by "***", truncated to 512 bytes.
+std::string LoggableTarget(std::string_view target);
+
+}  // namespace ironboot::bootserver

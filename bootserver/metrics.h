@@ -1,0 +1,55 @@
+#pragma once
+// bootserver/: the boot server's Prometheus metrics, in one struct built from
+// an injected registry so tests can read them. Label values come from a fixed
+// set (handlers, codes) or from the store (group ids), never from a request.
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace ironboot::bootserver {
+
+class HttpMetrics {
+ public:
+  explicit HttpMetrics(std::shared_ptr<prometheus::Registry> registry);
+  ~HttpMetrics();
+
+  // Counts one request and its duration. `handler` is a route name from the
+  // server's own table.
+  void ObserveRequest(std::string_view handler, unsigned code, double seconds);
+  void CountSelection(const std::string& group_id);
+  void CountUnmatched(std::string_view handler);
+  void AddAssetBytes(uint64_t n) { asset_bytes_sent_.Increment(static_cast<double>(n)); }
+  void SetStore(size_t groups, size_t profiles, size_t invalid_files);
+  void CountReload(bool ok);
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+ private:
+  struct HandlerMetrics;
+  HandlerMetrics& ForHandler(std::string_view handler);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+  prometheus::Family<prometheus::Counter>& selections_;
+  prometheus::Family<prometheus::Counter>& unmatched_;
+  prometheus::Counter& asset_bytes_sent_;
+  prometheus::Gauge& store_groups_;
+  prometheus::Gauge& store_profiles_;
+  prometheus::Gauge& store_invalid_files_;
+  prometheus::Family<prometheus::Counter>& reloads_;
+
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<HandlerMetrics>, std::less<>> handlers_;  // guarded by mu_
+};
+
+}  // namespace ironboot::bootserver

@@ -40,8 +40,8 @@ Result<std::vector<std::string>> SplitStrings(std::span<const uint8_t> body) {
     }
   }
   if (start != body.size()) {
-    return Fail(ErrorCode::kInvalid, "string " + std::to_string(out.size() + 1) +
-                                         " is not NUL-terminated");
+    return Fail(ErrorCode::kInvalid,
+                "string " + std::to_string(out.size() + 1) + " is not NUL-terminated");
   }
   return out;
 }
@@ -66,8 +66,8 @@ Result<TftpPacket> ParseRequest(TftpOpcode opcode, std::span<const uint8_t> body
     return std::unexpected(strings.error().Wrap("request"));
   }
   if (strings->size() < 2) {
-    return Fail(ErrorCode::kInvalid, strings->empty() ? "request has no filename"
-                                                      : "request has no mode");
+    return Fail(ErrorCode::kInvalid,
+                strings->empty() ? "request has no filename" : "request has no mode");
   }
   if ((*strings)[0].empty()) {
     return Fail(ErrorCode::kInvalid, "request has an empty filename");
@@ -113,8 +113,8 @@ Result<TftpPacket> ParseTftpPacket(std::span<const uint8_t> b) {
                       std::string(reinterpret_cast<const char*>(b.data()) + 4, b.size() - 4)};
     case TftpOpcode::kAck:
       if (body.size() != 2) {
-        return Fail(ErrorCode::kInvalid, "ACK packet is " + std::to_string(b.size()) +
-                                             " bytes (want 4)");
+        return Fail(ErrorCode::kInvalid,
+                    "ACK packet is " + std::to_string(b.size()) + " bytes (want 4)");
       }
       return TftpAck{GetU16(b, 2)};
     case TftpOpcode::kError: {
@@ -202,8 +202,8 @@ TftpNegotiation NegotiateTftpOptions(const TftpOptionList& requested, const Tftp
     auto number = ParseNumber(value);
     if (name == "blksize") {
       if (number && *number >= kTftpMinBlockSize) {
-        const uint64_t max = std::clamp<uint64_t>(limits.max_block_size, kTftpMinBlockSize,
-                                                  kTftpMaxBlockSize);
+        const uint64_t max =
+            std::clamp<uint64_t>(limits.max_block_size, kTftpMinBlockSize, kTftpMaxBlockSize);
         n.block_size = static_cast<uint16_t>(std::min(*number, max));
         n.acknowledged.emplace_back(name, std::to_string(n.block_size));
       }

@@ -25,7 +25,9 @@ namespace {
 
 constexpr size_t kMaxDatagram = 65536;
 
-std::string Errno(int err) { return std::strerror(err); }
+std::string Errno(int err) {
+  return std::strerror(err);
+}
 
 // A client-supplied string, safe for one log line or an ERROR packet: control
 // and non-ASCII bytes escaped as \xNN. Idempotent.
@@ -127,8 +129,7 @@ Result<int> OpenTransferSocket(const SockAddr& local, const SockAddr& peer) {
   } else {
     reinterpret_cast<sockaddr_in6*>(&bind_addr.storage)->sin6_port = 0;
   }
-  if (::bind(fd, bind_addr.get(), bind_addr.len) != 0 ||
-      ::connect(fd, peer.get(), peer.len) != 0) {
+  if (::bind(fd, bind_addr.get(), bind_addr.len) != 0 || ::connect(fd, peer.get(), peer.len) != 0) {
     const int err = errno;
     ::close(fd);
     return Fail(ErrorCode::kInternal, "transfer socket for " + peer.ToString() + ": " + Errno(err));
@@ -205,8 +206,8 @@ class BlockReader {
 }  // namespace
 
 TftpRoot DebianIpxeRoot(fs::path dir) {
-  return TftpRoot{std::move(dir), {"undionly.kpxe", "undionly.kkpxe", "ipxe.efi", "snponly.efi"},
-                  true};
+  return TftpRoot{
+      std::move(dir), {"undionly.kpxe", "undionly.kkpxe", "ipxe.efi", "snponly.efi"}, true};
 }
 
 const char* TftpResultName(TftpResult result) {
@@ -309,7 +310,8 @@ TftpResolved ResolveTftpPath(std::string_view filename, const std::vector<TftpRo
     }
     fs::path inside = real.lexically_relative(real_root);
     if (inside.empty() || *inside.begin() == "..") {
-      return {TftpResult::kDenied, {},
+      return {TftpResult::kDenied,
+              {},
               "Access violation: \"" + shown + "\" leads outside the TFTP root"};
     }
     if (!fs::is_regular_file(real, ec)) {
@@ -332,7 +334,9 @@ struct TftpServer::Transfer {
 TftpServer::TftpServer(TftpOptions options, std::shared_ptr<prometheus::Registry> registry)
     : options_(std::move(options)), registry_(std::move(registry)), metrics_(*registry_) {}
 
-TftpServer::~TftpServer() { Stop(); }
+TftpServer::~TftpServer() {
+  Stop();
+}
 
 Result<uint16_t> TftpServer::Start() {
   auto log = Logger("tftp");
@@ -584,8 +588,8 @@ void TftpServer::Serve(Transfer& transfer) {
   auto wait_ack = [&](std::chrono::steady_clock::time_point deadline, uint16_t& block) -> Wait {
     std::vector<uint8_t> buf(kMaxDatagram);
     for (;;) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                               std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
         return Wait::kTimeout;
       }
@@ -799,9 +803,8 @@ void TftpServer::Serve(Transfer& transfer) {
                       .count();
   // Timeouts and errors may need an operator; a missing or refused file is
   // the client's business (PXE ROMs probe for files).
-  auto level = result == TftpResult::kTimeout || result == TftpResult::kError
-                   ? spdlog::level::warn
-                   : spdlog::level::info;
+  auto level = result == TftpResult::kTimeout || result == TftpResult::kError ? spdlog::level::warn
+                                                                              : spdlog::level::info;
   log->log(level,
            "transfer client={} file=\"{}\" mode={} result={} bytes={} duration_ms={} blksize={} "
            "windowsize={}{}",

@@ -5,7 +5,9 @@
 namespace ironboot::bootserver {
 namespace {
 
-std::vector<uint8_t> Bytes(std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+std::vector<uint8_t> Bytes(std::string_view s) {
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
 
 TftpRequest Rrq(std::string filename, std::string mode, TftpOptionList options = {}) {
   return TftpRequest{TftpOpcode::kReadRequest, std::move(filename), std::move(mode),
@@ -93,8 +95,8 @@ TEST(TftpNegotiate, TsizeZeroGetsTheSize) {
   auto n = NegotiateTftpOptions({{"tsize", "0"}}, TftpLimits{}, 74213);
   EXPECT_EQ(n.acknowledged, (TftpOptionList{{"tsize", "74213"}}));
   // Unknown size: tsize is left out, so no OACK at all.
-  EXPECT_TRUE(NegotiateTftpOptions({{"tsize", "0"}}, TftpLimits{}, std::nullopt)
-                  .acknowledged.empty());
+  EXPECT_TRUE(
+      NegotiateTftpOptions({{"tsize", "0"}}, TftpLimits{}, std::nullopt).acknowledged.empty());
 }
 
 // blksize: 8..65464 accepted, lowered to the server's maximum, below 8 or junk ignored.

@@ -68,7 +68,8 @@ class RawClient {
     std::vector<uint8_t> buf(65536);
     sockaddr_in from{};
     socklen_t len = sizeof from;
-    ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    ssize_t n =
+        ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n < 0) {
       return std::nullopt;
     }
@@ -86,8 +87,7 @@ class RawClient {
 
 std::vector<uint8_t> Rrq(const std::string& file, const std::string& mode = "octet",
                          TftpOptionList options = {}) {
-  return EncodeTftpRequest(
-      TftpRequest{TftpOpcode::kReadRequest, file, mode, std::move(options)});
+  return EncodeTftpRequest(TftpRequest{TftpOpcode::kReadRequest, file, mode, std::move(options)});
 }
 
 // Options with test-sized timeouts: 200 ms between retransmissions, 3 retries.
@@ -123,8 +123,8 @@ class TftpServerTest : public ::testing::Test {
   // tftp-hpa: get `remote` into `local` in binary (or `mode`) mode.
   testutil::CommandResult HpaGet(const std::string& remote, const fs::path& local,
                                  const std::string& mode = "binary") {
-    return testutil::Run({"tftp", "-m", mode, "127.0.0.1", std::to_string(port_), "-c", "get", remote,
-                local.string()});
+    return testutil::Run({"tftp", "-m", mode, "127.0.0.1", std::to_string(port_), "-c", "get",
+                          remote, local.string()});
   }
   // atftp: get `remote` into `local` with `options` ("blksize 1428", ...).
   testutil::CommandResult AtftpGet(const std::string& remote, const fs::path& local,
@@ -200,7 +200,8 @@ TEST_F(TftpServerTest, AtftpWithAndWithoutOptions) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(ReadFile(dest) == content_) << "options: " << testing::PrintToString(options);
   }
-  EXPECT_TRUE(WaitFor([&] { return metrics().ok.Value() == static_cast<double>(variants.size()); }));
+  EXPECT_TRUE(
+      WaitFor([&] { return metrics().ok.Value() == static_cast<double>(variants.size()); }));
 }
 
 // Block numbers wrap past 65535: 8-byte blocks over a 600 KB file (75000 blocks).
@@ -230,6 +231,64 @@ TEST_F(TftpServerTest, OackOnTheWire) {
   EXPECT_EQ(std::get<TftpData>(data->packet), (TftpData{1, content_.substr(0, 1000)}));
   client.SendTo(data->from_port, EncodeTftpError(TftpErrorCode::kNotDefined, "enough"));
   EXPECT_TRUE(WaitFor([&] { return metrics().error.Value() == 1; }));
+}
+
+// A PXE ROM's tsize probe: it aborts after the OACK with error 8 and asks again from
+// the same port with blksize; the second request is served, the first counted as error.
+TEST_F(TftpServerTest, PxeTsizeProbeThenRequestFromSamePort) {
+  StartServer();
+  RawClient rom;
+  rom.SendTo(port_, Rrq("sub/exact.bin", "octet", {{"tsize", "0"}}));
+  auto oack = rom.Receive(2s);
+  ASSERT_TRUE(oack);
+  EXPECT_EQ(std::get<TftpOptionAck>(oack->packet).options, (TftpOptionList{{"tsize", "20480"}}));
+  rom.SendTo(oack->from_port, EncodeTftpError(TftpErrorCode::kOptionRefused, "tsize only"));
+  rom.SendTo(port_, Rrq("sub/exact.bin", "octet", {{"blksize", "1456"}}));
+  auto second = rom.Receive(2s);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(std::get<TftpOptionAck>(second->packet).options, (TftpOptionList{{"blksize", "1456"}}));
+  EXPECT_NE(second->from_port, oack->from_port);
+  std::string got;
+  rom.SendTo(second->from_port, EncodeTftpAck(0));
+  for (uint16_t block = 1;; ++block) {
+    auto data = rom.Receive(2s);
+    ASSERT_TRUE(data);
+    const auto& d = std::get<TftpData>(data->packet);
+    ASSERT_EQ(d.block, block);
+    got += d.payload;
+    rom.SendTo(second->from_port, EncodeTftpAck(block));
+    if (d.payload.size() < 1456) {
+      break;
+    }
+  }
+  EXPECT_TRUE(got == ReadFile(root_ / "sub" / "exact.bin"));
+  EXPECT_TRUE(WaitFor([&] { return metrics().ok.Value() == 1 && metrics().error.Value() == 1; }));
+}
+
+// windowsize 4 (RFC 7440): four DATA blocks per ACK; an ACK inside the window makes the
+// server send the next window from the block after it.
+TEST_F(TftpServerTest, WindowOnTheWire) {
+  options_.retransmit_timeout = 5s;  // no retransmission during the test
+  StartServer();
+  RawClient client;
+  client.SendTo(port_, Rrq("boot.bin", "octet", {{"windowsize", "4"}}));
+  auto oack = client.Receive(2s);
+  ASSERT_TRUE(oack);
+  EXPECT_EQ(std::get<TftpOptionAck>(oack->packet).options, (TftpOptionList{{"windowsize", "4"}}));
+  auto blocks = [&] {
+    std::vector<uint16_t> out;
+    while (auto got = client.Receive(100ms)) {
+      out.push_back(std::get<TftpData>(got->packet).block);
+    }
+    return out;
+  };
+  client.SendTo(oack->from_port, EncodeTftpAck(0));
+  EXPECT_EQ(blocks(), (std::vector<uint16_t>{1, 2, 3, 4}));
+  client.SendTo(oack->from_port, EncodeTftpAck(2));  // 3 and 4 "lost"
+  EXPECT_EQ(blocks(), (std::vector<uint16_t>{3, 4, 5, 6}));
+  client.SendTo(oack->from_port, EncodeTftpAck(1));  // stale: nothing resent
+  EXPECT_TRUE(blocks().empty());
+  client.SendTo(oack->from_port, EncodeTftpError(TftpErrorCode::kNotDefined, "done"));
 }
 
 // A missing file: both clients report the server's "File not found".
@@ -284,8 +343,8 @@ TEST_F(TftpServerTest, DirectoryRefused) {
 TEST_F(TftpServerTest, WriteRequestRefused) {
   StartServer();
   WriteFile(out_ / "up.bin", "data");
-  auto r = testutil::Run({"atftp", "--put", "-l", (out_ / "up.bin").string(), "-r", "up.bin", "127.0.0.1",
-                std::to_string(port_)});
+  auto r = testutil::Run({"atftp", "--put", "-l", (out_ / "up.bin").string(), "-r", "up.bin",
+                          "127.0.0.1", std::to_string(port_)});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("read-only"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(root_ / "up.bin"));
@@ -393,8 +452,7 @@ TEST_F(TftpServerTest, DebianIpxeBinaries) {
   for (std::string name : {"undionly.kpxe", "ipxe.efi"}) {
     auto r = AtftpGet(name, out_ / name, {"blksize 1428", "tsize 0"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_TRUE(ReadFile(out_ / name) == ReadFile(fs::canonical("/usr/lib/ipxe/" + name)))
-        << name;
+    EXPECT_TRUE(ReadFile(out_ / name) == ReadFile(fs::canonical("/usr/lib/ipxe/" + name))) << name;
   }
   auto mine = HpaGet("snponly.efi", out_ / "snponly.efi");
   ASSERT_EQ(mine.exit_code, 0) << mine.output;
@@ -412,8 +470,9 @@ TEST(TftpServerStart, RefusesBadConfiguration) {
     std::string want;
   };
   for (const auto& c : std::vector<Case>{
-           {"127.0.0.1", "TFTP address \"127.0.0.1\": no port (want host:port, e.g. "
-                         "0.0.0.0:69 or [::]:69)"},
+           {"127.0.0.1",
+            "TFTP address \"127.0.0.1\": no port (want host:port, e.g. "
+            "0.0.0.0:69 or [::]:69)"},
            {"127.0.0.1:70000", "port \"70000\" is not a number from 0 to 65535"},
            {"localhost:69", "\"localhost\" is not an IPv4 address"},
            {"[::x]:69", "\"[::x]\" is not an IPv6 address"},
@@ -425,8 +484,7 @@ TEST(TftpServerStart, RefusesBadConfiguration) {
   }
   auto missing = start(ShortTimeouts("127.0.0.1:0", {TftpRoot{"/nonexistent/tftp", {}, false}}));
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().message,
-            "TFTP root \"/nonexistent/tftp\": not a directory or missing");
+  EXPECT_EQ(missing.error().message, "TFTP root \"/nonexistent/tftp\": not a directory or missing");
   // An optional root that is missing only warns.
   TftpServer ok(ShortTimeouts("127.0.0.1:0", {DebianIpxeRoot("/nonexistent/ipxe")}), registry);
   auto port = ok.Start();
@@ -450,8 +508,8 @@ TEST(TftpServerStart, ServesOverIpv6) {
     GTEST_SKIP() << "no IPv6 loopback: " << port.error().message;
   }
   testutil::TempDir out;
-  auto r = testutil::Run({"tftp", "-6", "-m", "binary", "::1", std::to_string(*port), "-c", "get", "f",
-                (out / "f").string()});
+  auto r = testutil::Run({"tftp", "-6", "-m", "binary", "::1", std::to_string(*port), "-c", "get",
+                          "f", (out / "f").string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(ReadFile(out / "f"), "hello");
 }

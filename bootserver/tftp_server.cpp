@@ -171,9 +171,9 @@ class BlockReader {
 
   // The next `n` bytes, fewer only at the end of the file.
   Result<std::string> Next(size_t n) {
-    std::string raw(std::max<size_t>(n, 4096), '\0');
+    raw_.resize(std::max<size_t>(n, 4096));
     while (pending_.size() < n && !eof_) {
-      ssize_t got = ::read(fd_, raw.data(), raw.size());
+      ssize_t got = ::read(fd_, raw_.data(), raw_.size());
       if (got < 0) {
         if (errno == EINTR) {
           continue;
@@ -184,7 +184,7 @@ class BlockReader {
         eof_ = true;
         break;
       }
-      std::string_view chunk(raw.data(), static_cast<size_t>(got));
+      std::string_view chunk(raw_.data(), static_cast<size_t>(got));
       if (netascii_) {
         AppendNetascii(chunk, pending_);
       } else {
@@ -200,7 +200,8 @@ class BlockReader {
   int fd_;
   bool netascii_;
   bool eof_ = false;
-  std::string pending_;
+  std::string pending_;  // converted bytes not yet sent
+  std::string raw_;      // read buffer
 };
 
 }  // namespace
@@ -340,6 +341,9 @@ TftpServer::~TftpServer() {
 
 Result<uint16_t> TftpServer::Start() {
   auto log = Logger("tftp");
+  if (socket_ >= 0 || stopping_) {
+    return Fail(ErrorCode::kInternal, "TftpServer::Start called twice or after Stop");
+  }
   auto addr = ParseAddress(options_.address);
   if (!addr) {
     return std::unexpected(addr.error());
@@ -391,7 +395,10 @@ Result<uint16_t> TftpServer::Start() {
               ? ntohs(reinterpret_cast<sockaddr_in*>(&bound.storage)->sin_port)
               : ntohs(reinterpret_cast<sockaddr_in6*>(&bound.storage)->sin6_port);
   if (::pipe2(stop_pipe_, O_CLOEXEC) != 0) {
-    return Fail(ErrorCode::kInternal, "pipe: " + Errno(errno));
+    const int err = errno;
+    ::close(socket_);
+    socket_ = -1;
+    return Fail(ErrorCode::kInternal, "pipe: " + Errno(err));
   }
   log->info("listening address={} port={} roots={} max_transfers={}", options_.address, port_,
             options_.roots.size(), options_.max_transfers);
@@ -585,8 +592,8 @@ void TftpServer::Serve(Transfer& transfer) {
   // or nullopt on timeout, stop, a client ERROR or a socket error (then
   // `result`/`message` say which).
   enum class Wait { kAck, kTimeout, kAbort };
+  std::vector<uint8_t> buf(kMaxDatagram);  // client packets; ERROR texts may be long
   auto wait_ack = [&](std::chrono::steady_clock::time_point deadline, uint16_t& block) -> Wait {
-    std::vector<uint8_t> buf(kMaxDatagram);
     for (;;) {
       auto left =
           std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());

@@ -12,9 +12,12 @@
 
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
+#include "common/log.h"
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::bootserver {
@@ -289,6 +292,53 @@ TEST_F(TftpServerTest, WindowOnTheWire) {
   client.SendTo(oack->from_port, EncodeTftpAck(1));  // stale: nothing resent
   EXPECT_TRUE(blocks().empty());
   client.SendTo(oack->from_port, EncodeTftpError(TftpErrorCode::kNotDefined, "done"));
+}
+
+// The client's "timeout" option replaces the server's retransmit timeout for its transfer.
+TEST_F(TftpServerTest, ClientTimeoutOptionHonoured) {
+  options_.retransmit_timeout = 10s;
+  StartServer();
+  RawClient client;
+  const auto started = std::chrono::steady_clock::now();
+  client.SendTo(port_, Rrq("boot.bin", "octet", {{"timeout", "1"}}));
+  auto first = client.Receive(2s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(std::get<TftpOptionAck>(first->packet).options, (TftpOptionList{{"timeout", "1"}}));
+  auto again = client.Receive(3s);  // the OACK again after 1 s, not 10 s
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(std::holds_alternative<TftpOptionAck>(again->packet));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms);
+  client.SendTo(again->from_port, EncodeTftpError(TftpErrorCode::kNotDefined, "bye"));
+}
+
+// One log line per transfer with client, file, result, bytes and duration; control
+// characters in a requested name are escaped so a client cannot forge log lines.
+TEST_F(TftpServerTest, OneLogLinePerTransfer) {
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  auto logger = Logger("tftp");
+  logger->sinks().push_back(sink);
+  StartServer();
+  auto r = AtftpGet("sub/exact.bin", out_ / "e");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  RawClient client;
+  client.SendTo(port_, Rrq("evil\nresult=ok"));
+  client.SendTo(port_, Rrq("x\n2026 info tftp: forged"));
+  ASSERT_TRUE(client.Receive(2s));
+  ASSERT_TRUE(client.Receive(2s));
+  EXPECT_TRUE(WaitFor([&] { return metrics().not_found.Value() == 2; }));
+  server_->Stop();
+  logger->sinks().pop_back();
+  const std::string text = log.str();
+  EXPECT_NE(text.find("file=\"sub/exact.bin\" mode=octet result=ok bytes=20480 duration_ms="),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("client=127.0.0.1:"), std::string::npos) << text;
+  EXPECT_NE(text.find("file=\"x\\x0a2026 info tftp: forged\" mode=octet result=not_found"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1 + 3 /* listening + 3 transfers */)
+      << text;
 }
 
 // A missing file: both clients report the server's "File not found".

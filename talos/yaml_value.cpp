@@ -58,8 +58,8 @@ Value& Value::Set(std::string_view key, Value v) {
 }
 
 bool Value::Erase(std::string_view key) {
-  auto it = std::find_if(entries.begin(), entries.end(),
-                         [&](const MapEntry& e) { return e.key == key; });
+  auto it =
+      std::find_if(entries.begin(), entries.end(), [&](const MapEntry& e) { return e.key == key; });
   if (it == entries.end()) {
     return false;
   }
@@ -121,7 +121,9 @@ double ParseFloat(std::string_view text) {
   return std::strtod(s.c_str(), nullptr);
 }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool IsFloatText(std::string_view s) {
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf" || s == "+.Inf" || s == "+.INF" ||
@@ -178,7 +180,8 @@ bool IsIntText(std::string_view s) {
     return false;
   }
   if (s.size() > i + 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
-    return std::all_of(s.begin() + i + 2, s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+    return std::all_of(s.begin() + i + 2, s.end(),
+                       [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
   }
   if (s.size() > i + 2 && s[i] == '0' && (s[i + 1] == 'o' || s[i + 1] == 'O')) {
     return std::all_of(s.begin() + i + 2, s.end(), [](char c) { return c >= '0' && c <= '7'; });
@@ -404,6 +407,30 @@ Result<std::vector<Value>> ParseYamlDocuments(std::string_view text, std::string
 
 namespace {
 
+// 0b101, or base-60 numbers like 1:30 or -2:05:10.5 (YAML 1.1 only).
+bool IsSexagesimalOrBinary(std::string_view s) {
+  size_t i = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+  if (s.size() > i + 2 && s[i] == '0' && s[i + 1] == 'b') {
+    return std::all_of(s.begin() + i + 2, s.end(), [](char c) { return c == '0' || c == '1'; });
+  }
+  if (i >= s.size() || !IsDigit(s[i]) || s.find(':') == std::string_view::npos) {
+    return false;
+  }
+  bool fraction = false;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '.') {
+      if (fraction) {
+        return false;
+      }
+      fraction = true;
+    } else if (!(IsDigit(c) || c == '_' || (c == ':' && !fraction))) {
+      return false;
+    }
+  }
+  return s.back() != ':';
+}
+
 bool NeedsQuotes(std::string_view s) {
   if (s.empty()) {
     return true;
@@ -412,23 +439,24 @@ bool NeedsQuotes(std::string_view s) {
     return true;
   }
   // YAML 1.1 readers (and people) take these for booleans; "<<" is a merge key.
-  static const char* const kAmbiguous[] = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No",
-                                           "NO", "on", "On", "ON", "off", "Off", "OFF", "<<", "="};
+  static const char* const kAmbiguous[] = {"y",  "Y",   "yes", "Yes", "YES", "n",
+                                           "N",  "no",  "No",  "NO",  "on",  "On",
+                                           "ON", "off", "Off", "OFF", "<<",  "="};
   for (const char* a : kAmbiguous) {
     if (s == a) {
       return true;
     }
   }
-  // Number-looking strings YAML 1.1 would still read as numbers (1_000, 1:30, 0b1).
-  if (IsDigit(s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') && s.size() > 1 && IsDigit(s[1]))) {
-    bool numberish = std::all_of(s.begin(), s.end(), [](char c) {
-      return IsDigit(c) || c == '_' || c == ':' || c == '.' || c == '+' || c == '-' || c == 'e' ||
-             c == 'E' || c == 'x' || c == 'X' || c == 'o' || c == 'b' ||
-             std::isxdigit(static_cast<unsigned char>(c));
-    });
-    if (numberish) {
+  // Strings YAML 1.1 readers would still take for numbers: 1_000, 0b101, 1:30.
+  if (s.find('_') != std::string_view::npos) {
+    std::string plain(s);
+    std::erase(plain, '_');
+    if (!plain.empty() && ResolvePlainScalar(plain) != ValueKind::kString) {
       return true;
     }
+  }
+  if (IsSexagesimalOrBinary(s)) {
+    return true;
   }
   char first = s[0];
   if (std::string_view("?:,[]{}#&*!|>'\"%@`").find(first) != std::string_view::npos) {

@@ -1,0 +1,130 @@
+// `ironboot render DIR --out OUT [--previous DIR]`: renders a cluster repo to
+// a Matchbox data dir (groups/, profiles/, generic/<machine>.yaml machine
+// configs) so a site can keep running Matchbox while it moves to ironboot.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <string>
+#include <system_error>
+
+#include "controller/commands.h"
+#include "manifests/boot_plan.h"
+#include "manifests/repo_check.h"
+
+namespace ironboot::controller {
+namespace {
+
+constexpr char kRenderUsage[] =
+    "usage: ironboot render DIR --out OUT [--previous DIR]\n\n"
+    "Validates the cluster repo in DIR and writes what it renders as a Matchbox data\n"
+    "dir: OUT/groups/<id>.json, OUT/profiles/<id>.json and each machine's config as\n"
+    "OUT/generic/<machine>.yaml (served by Matchbox at /generic?mac=...). Files in those\n"
+    "three folders that the repo no longer renders are removed. Nothing is written\n"
+    "when the repo has errors.\n\n"
+    "Exit status: 0 written, 1 errors, 2 usage.\n";
+
+constexpr const char* kManagedDirs[] = {"groups", "profiles", "generic"};
+
+// Writes `content` to `path` via a temporary file and rename, so a Matchbox
+// reading the dir never sees half a file.
+bool WriteAtomically(const std::filesystem::path& path, const std::string& content,
+                     std::string* error) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec) {
+    *error = path.parent_path().string() + ": " + ec.message();
+    return false;
+  }
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) {
+      *error = tmp.string() + ": cannot write";
+      return false;
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    *error = path.string() + ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int RenderCommand(Args args) {
+  std::optional<std::string> dir;
+  std::optional<std::string> out;
+  std::optional<std::string> previous;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kRenderUsage, stdout);
+      return 0;
+    }
+    if (a == "--out" && i + 1 < args.size()) {
+      out = args[++i];
+    } else if (a.starts_with("--out=")) {
+      out = a.substr(6);
+    } else if (a == "--previous" && i + 1 < args.size()) {
+      previous = args[++i];
+    } else if (a.starts_with("--previous=")) {
+      previous = a.substr(11);
+    } else if (!a.starts_with("-") && !dir) {
+      dir = a;
+    } else {
+      std::fprintf(stderr, "ironboot render: unexpected argument \"%s\"\n\n%s", a.c_str(),
+                   kRenderUsage);
+      return 2;
+    }
+  }
+  if (!dir || !out) {
+    std::fprintf(stderr, "ironboot render: %s\n\n%s", !dir ? "missing DIR" : "missing --out OUT",
+                 kRenderUsage);
+    return 2;
+  }
+  auto checked = manifests::CheckRepo(*dir, previous);
+  if (!checked.error.empty()) {
+    std::fprintf(stderr, "ironboot render: %s\n", checked.error.c_str());
+    return 1;
+  }
+  std::fputs(checked.diagnostics.ToString().c_str(), stderr);
+  if (!checked.plan) {
+    std::fprintf(stderr, "%s: %zu error(s); nothing written to %s\n", dir->c_str(),
+                 checked.diagnostics.ErrorCount(), out->c_str());
+    return 1;
+  }
+  namespace fs = std::filesystem;
+  const fs::path root(*out);
+  std::set<fs::path> written;
+  std::string error;
+  for (const auto& [rel, content] : manifests::ToMatchboxFiles(*checked.plan)) {
+    fs::path path = root / rel;
+    if (!WriteAtomically(path, content, &error)) {
+      std::fprintf(stderr, "ironboot render: %s\n", error.c_str());
+      return 1;
+    }
+    written.insert(path.lexically_normal());
+  }
+  for (const char* sub : kManagedDirs) {
+    std::error_code ec;
+    for (fs::directory_iterator it(root / sub, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_regular_file() && !written.contains(it->path().lexically_normal())) {
+        fs::remove(it->path(), ec);
+      }
+    }
+  }
+  std::printf("%s: wrote %zu group(s), %zu profile(s), %zu machine config(s) to %s\n", dir->c_str(),
+              checked.plan->groups.size(), checked.plan->profiles.size(),
+              checked.plan->machines.size(), out->c_str());
+  return 0;
+}
+
+}  // namespace ironboot::controller

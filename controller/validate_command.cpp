@@ -1,0 +1,70 @@
+// `ironboot validate DIR [--previous DIR]`: checks a cluster repo offline (for
+// the repo's CI): loads, validates and renders it, prints every diagnostic,
+// exits 1 on errors, 0 when clean or with warnings only, 2 on usage errors.
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "controller/commands.h"
+#include "manifests/repo_check.h"
+
+namespace ironboot::controller {
+namespace {
+
+constexpr char kValidateUsage[] =
+    "usage: ironboot validate DIR [--previous DIR]\n\n"
+    "Checks the cluster repo in DIR: every manifest field, the cross-document rules,\n"
+    "and that every machine config renders (patches apply, kernel command line fits).\n"
+    "Prints every problem as file:line:column: field: message.\n\n"
+    "  --previous DIR   the repo as it is deployed now (e.g. a checkout of main);\n"
+    "                   refuses upgrades that skip a Talos minor release from it\n\n"
+    "Exit status: 0 valid (warnings allowed), 1 errors, 2 usage.\n";
+
+}  // namespace
+
+int ValidateCommand(Args args) {
+  std::optional<std::string> dir;
+  std::optional<std::string> previous;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kValidateUsage, stdout);
+      return 0;
+    }
+    if (a == "--previous" && i + 1 < args.size()) {
+      previous = args[++i];
+    } else if (a.starts_with("--previous=")) {
+      previous = a.substr(11);
+    } else if (!a.starts_with("-") && !dir) {
+      dir = a;
+    } else {
+      std::fprintf(stderr, "ironboot validate: unexpected argument \"%s\"\n\n%s", a.c_str(),
+                   kValidateUsage);
+      return 2;
+    }
+  }
+  if (!dir) {
+    std::fprintf(stderr, "ironboot validate: missing DIR\n\n%s", kValidateUsage);
+    return 2;
+  }
+  auto checked = manifests::CheckRepo(*dir, previous);
+  if (!checked.error.empty()) {
+    std::fprintf(stderr, "ironboot validate: %s\n", checked.error.c_str());
+    return 1;
+  }
+  std::fputs(checked.diagnostics.ToString().c_str(), stdout);
+  size_t errors = checked.diagnostics.ErrorCount();
+  size_t warnings = checked.diagnostics.WarningCount();
+  if (errors > 0) {
+    std::printf("%s: %zu error(s), %zu warning(s)\n", dir->c_str(), errors, warnings);
+    return 1;
+  }
+  std::printf("%s: valid: %zu machine(s), %zu group(s), %zu profile(s), %zu warning(s)\n",
+              dir->c_str(), checked.plan->machines.size(), checked.plan->groups.size(),
+              checked.plan->profiles.size(), warnings);
+  return 0;
+}
+
+}  // namespace ironboot::controller

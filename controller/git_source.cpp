@@ -820,6 +820,20 @@ Result<std::unique_ptr<GitSource>> GitSource::Create(GitSourceOptions options) {
     return Fail(ErrorCode::kInvalid, "git credentials: an ssh key applies to ssh URLs, not \"" +
                                          RedactUrl(options.url) + "\"");
   }
+  if (!options.ca_file.empty()) {
+    if (*transport != Transport::kHttp) {
+      return Fail(ErrorCode::kInvalid,
+                  "git ca_file applies to https URLs, not \"" + RedactUrl(options.url) + "\"");
+    }
+    if (::access(options.ca_file.c_str(), R_OK) != 0) {
+      return Fail(ErrorCode::kInvalid, "git ca_file " + options.ca_file.string() +
+                                           " is not readable: " + std::strerror(errno));
+    }
+    if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, options.ca_file.c_str(), nullptr) != 0) {
+      return Fail(ErrorCode::kInvalid, "git ca_file " + options.ca_file.string() +
+                                           " is not a PEM CA bundle: " + LastGitError());
+    }
+  }
   SetGitNetworkTimeouts(options.connect_timeout, options.io_timeout);
   fs::path mirror = options.state_dir / "git" / MirrorName(options.url);
   return std::unique_ptr<GitSource>(new GitSource(std::move(options), std::move(mirror)));
@@ -871,7 +885,7 @@ Result<Snapshot> GitSource::Fetch() {
   const char* specs[] = {kHeadsSpec, kTagsSpec};
   git_strarray refspecs{const_cast<char**>(specs), 2};
   git_error_clear();
-  if (git_remote_fetch(remote->get(), &refspecs, &fetch, "ironboot fetch") != 0) {
+  if (int rc = git_remote_fetch(remote->get(), &refspecs, &fetch, "ironboot fetch"); rc != 0) {
     std::string detail = LastGitError();
     if (ctx.error) {
       return std::unexpected(ctx.error->Wrap("fetch " + url));
@@ -892,6 +906,11 @@ Result<Snapshot> GitSource::Fetch() {
       std::string from =
           ctx.credential_source.empty() ? "" : " (credentials from " + ctx.credential_source + ")";
       return Fail(ErrorCode::kUnauthorized, "fetch " + url + ": " + detail + from);
+    }
+    if (rc == GIT_ECERTIFICATE) {
+      return Fail(ErrorCode::kUnavailable,
+                  "fetch " + url + ": " + detail +
+                      " (a server with a private CA needs ca_file set to that CA's PEM)");
     }
     return Fail(ErrorCode::kUnavailable, "fetch " + url + ": " + detail);
   }

@@ -51,6 +51,11 @@ struct GitSourceOptions {
   std::string path;                 // subdirectory of the repository to read; "" = the root
   std::filesystem::path state_dir;  // the mirror lives in <state_dir>/git/
   GitCredentials credentials;
+  // https: a PEM bundle of the CAs to trust instead of the system bundle, for
+  // a server with a private CA. Process-wide (libgit2 keeps one trust store):
+  // once set, every https GitSource in the process uses it, so include every
+  // CA needed.
+  std::filesystem::path ca_file;
   // Larger files are skipped with a warning (a cluster repo holds YAML).
   std::size_t max_file_bytes = 4 * 1024 * 1024;
   // Network timeouts (process-wide, see SetGitNetworkTimeouts).

@@ -15,8 +15,8 @@ packages=(
   curl wrk nginx-light python3 openssl
   # TFTP: iPXE binaries served by default; real clients for the TFTP tests
   ipxe tftp-hpa atftp
-  # git source tests: smart HTTP (lighttpd runs git http-backend as CGI), ssh-keygen, sshd
-  lighttpd openssh-client openssh-server
+  # git source tests: smart HTTP (lighttpd runs git http-backend as CGI, TLS), ssh-keygen, sshd
+  lighttpd lighttpd-mod-openssl openssh-client openssh-server
 )
 
 missing=()

@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <git2.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -164,7 +166,10 @@ class HttpGitServer {
  public:
   static constexpr const char* kPassword = "correct-horse-battery-staple";
 
-  HttpGitServer(const fs::path& root) : port_(testutil::FreePort()) {
+  // With `tls`, serves https with a certificate for 127.0.0.1 signed by a
+  // fresh CA written to <root>/tls/ca.crt.
+  explicit HttpGitServer(const fs::path& root, bool tls = false)
+      : port_(testutil::FreePort()), tls_(tls) {
     fs::create_directories(root / "www");
     WriteFile(root / "lighttpd-users", std::string("alice:") + kPassword + "\n");
     std::string conf =
@@ -186,17 +191,42 @@ class HttpGitServer {
         "\"\n"
         "auth.require = (\"/git/private.git\" => (\"method\" => \"basic\", \"realm\" => "
         "\"git\", \"require\" => \"valid-user\"))\n";
+    if (tls) {
+      fs::path dir = root / "tls";
+      fs::create_directories(dir);
+      WriteFile(dir / "san.ext", "subjectAltName=DNS:127.0.0.1,IP:127.0.0.1\n");
+      for (const char* cmd :
+           {"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+            "-keyout ca.key -out ca.crt -days 2 -subj /CN=ironboot-test-ca",
+            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+            "-keyout server.key -out server.csr -subj /CN=127.0.0.1",
+            "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+            "-out server.crt -days 2 -extfile san.ext"}) {
+        auto r = testutil::Sh("cd " + dir.string() + " && " + std::string(cmd) + " 2>&1");
+        EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.output;
+      }
+      conf +=
+          "server.modules += (\"mod_openssl\")\nssl.engine = \"enable\"\n"
+          "ssl.pemfile = \"" +
+          (dir / "server.crt").string() + "\"\nssl.privkey = \"" + (dir / "server.key").string() +
+          "\"\n";
+      ca_file_ = dir / "ca.crt";
+    }
     WriteFile(root / "lighttpd.conf", conf);
     process_ = std::make_unique<Process>(
         std::vector<std::string>{"lighttpd", "-D", "-f", (root / "lighttpd.conf").string()});
     EXPECT_TRUE(WaitFor([&] { return Accepts(port_); })) << process_->Output();
   }
   std::string Url(const std::string& repo) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/git/" + repo;
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) +
+           "/git/" + repo;
   }
+  const fs::path& ca_file() const { return ca_file_; }
 
  private:
   int port_;
+  bool tls_;
+  fs::path ca_file_;
   std::unique_ptr<Process> process_;
 };
 
@@ -485,6 +515,44 @@ TEST_F(GitSourceTest, SilentRemoteTimesOut) {
   EXPECT_LT(elapsed, 3s);
 }
 
+// A remote that does not complete the TCP handshake (its accept queue is
+// full, so the kernel drops our SYN) fails with kUnavailable after the connect
+// timeout instead of waiting for the kernel's minutes-long SYN retries.
+TEST_F(GitSourceTest, UnansweredConnectTimesOut) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 0), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {  // fill the accept queue, never accepted
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    fillers.push_back(fd);
+  }
+  std::string url = "git://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/cluster.git";
+
+  GitSourceOptions options = Opts(url, "main");
+  options.connect_timeout = 300ms;
+  auto source = MakeSource(options);
+  auto start = std::chrono::steady_clock::now();
+  auto result = source->Fetch();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  SetGitNetworkTimeouts(10s, 60s);
+  for (int fd : fillers) {
+    close(fd);
+  }
+  close(listener);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(result.error().message, HasSubstr(url));
+  EXPECT_THAT(result.error().message, HasSubstr("timed out after 300 ms"));
+  EXPECT_LT(elapsed, 3s);
+}
+
 // A local repository that does not exist is kUnavailable naming the URL.
 TEST_F(GitSourceTest, MissingLocalRepositoryIsUnavailable) {
   std::string url = "file://" + (tmp_ / "nope.git").string();
@@ -507,6 +575,41 @@ TEST_F(GitSourceTest, SmartHttpFetch) {
   auto second = source->Fetch();
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(second->revision, "main@sha1:" + sha2);
+}
+
+// https with a private CA: refused (kUnavailable, with a hint) while only
+// the system CAs are trusted; fetched once ca_file names the CA. Runs the TLS
+// stream over GitSource's timeout socket stream.
+TEST_F(GitSourceTest, HttpsWithPrivateCa) {
+  ClusterRepo repo(tmp_.path(), "cluster.git");
+  std::string sha = repo.Commit({{"a.yaml", "tls\n"}});
+  HttpGitServer https(tmp_.path(), /*tls=*/true);
+  const std::string url = https.Url("cluster.git");
+  ASSERT_TRUE(url.starts_with("https://"));
+
+  auto untrusted = MakeSource(Opts(url, "main"))->Fetch();
+  ASSERT_FALSE(untrusted);
+  EXPECT_EQ(untrusted.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(untrusted.error().message, HasSubstr(url));
+  EXPECT_THAT(untrusted.error().message, HasSubstr("certificate"));
+  EXPECT_THAT(untrusted.error().message, HasSubstr("needs ca_file"));
+
+  GitSourceOptions trusted = Opts(url, "main");
+  trusted.ca_file = https.ca_file();
+  auto ok = MakeSource(trusted)->Fetch();
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->revision, "main@sha1:" + sha);
+  // Restore the system bundle for the rest of the process.
+  git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, "/etc/ssl/certs/ca-certificates.crt", nullptr);
+
+  GitSourceOptions bad_ca = Opts(url, "main");
+  bad_ca.ca_file = tmp_ / "missing-ca.pem";
+  bad_ca.state_dir = tmp_ / "state";
+  auto refused = GitSource::Create(bad_ca);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalid);
+  EXPECT_THAT(refused.error().message,
+              HasSubstr("git ca_file " + (tmp_ / "missing-ca.pem").string() + " is not readable"));
 }
 
 // HTTP basic auth: no credentials, a wrong password, an unreadable file are

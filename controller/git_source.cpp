@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <system_error>
 #include <vector>
@@ -839,8 +840,24 @@ Result<std::unique_ptr<GitSource>> GitSource::Create(GitSourceOptions options) {
   return std::unique_ptr<GitSource>(new GitSource(std::move(options), std::move(mirror)));
 }
 
+namespace {
+// One mutex per mirror directory for the life of the process.
+std::shared_ptr<std::mutex> MirrorMutex(const fs::path& dir) {
+  static std::mutex registry_mu;
+  static std::map<std::string, std::shared_ptr<std::mutex>> registry;
+  std::lock_guard<std::mutex> lock(registry_mu);
+  auto& mu = registry[fs::weakly_canonical(dir).string()];
+  if (!mu) {
+    mu = std::make_shared<std::mutex>();
+  }
+  return mu;
+}
+}  // namespace
+
 GitSource::GitSource(GitSourceOptions options, std::filesystem::path mirror_dir)
-    : options_(std::move(options)), mirror_dir_(std::move(mirror_dir)) {}
+    : options_(std::move(options)),
+      mirror_dir_(std::move(mirror_dir)),
+      mirror_mu_(MirrorMutex(mirror_dir_)) {}
 
 GitSource::~GitSource() = default;
 
@@ -853,7 +870,7 @@ std::string GitSource::Describe() const {
 }
 
 Result<Snapshot> GitSource::Fetch() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(*mirror_mu_);
   auto log = Logger("source");
   const std::string url = RedactUrl(options_.url);
   const std::string describe = Describe();

@@ -71,7 +71,8 @@ class GitSource final : public Source {
   static Result<std::unique_ptr<GitSource>> Create(GitSourceOptions options);
   ~GitSource() override;
 
-  // Source. Thread-safe (fetches are serialized).
+  // Source. Thread-safe: fetches into one mirror are serialized, also across
+  // GitSource objects for the same URL and state_dir in this process.
   Result<Snapshot> Fetch() override;
   std::string Describe() const override;
 
@@ -85,7 +86,9 @@ class GitSource final : public Source {
   const GitSourceOptions options_;
   const std::filesystem::path mirror_dir_;
 
-  std::mutex mu_;  // serializes Fetch()
+  // Serializes fetches into this mirror, shared by every GitSource in the
+  // process with the same mirror directory.
+  const std::shared_ptr<std::mutex> mirror_mu_;
 };
 
 // Sets libgit2's network timeouts for every GitSource in the process: TCP

@@ -10,19 +10,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <git2.h>
 #include <openssl/evp.h>
-
-#include <algorithm>
-#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -316,6 +316,40 @@ TEST_F(GitSourceTest, NewCommitPickedUpOverLocalPath) {
   ASSERT_TRUE(snap) << snap.error().message;
   EXPECT_EQ(snap->commit, sha2);
   EXPECT_EQ(snap->files, (std::map<std::string, std::string>{{"a.yaml", "a: 2\n"}}));
+}
+
+// A damaged mirror (objects removed) is recreated with a warning and the
+// fetch succeeds; two sources on one mirror fetch concurrently without harm.
+TEST_F(GitSourceTest, DamagedMirrorRecreatedAndConcurrentFetches) {
+  ClusterRepo repo(tmp_.path(), "cluster.git");
+  std::string sha = repo.Commit({{"a.yaml", "a\n"}});
+  auto source = MakeSource(Opts(repo.FileUrl(), "main"));
+  ASSERT_TRUE(source->Fetch());
+  fs::remove_all(source->mirror_dir() / "objects");
+
+  LogCapture logs;
+  auto snap = source->Fetch();
+  ASSERT_TRUE(snap) << snap.error().message;
+  EXPECT_EQ(snap->commit, sha);
+  EXPECT_THAT(logs.Text(), HasSubstr("mirror=" + source->mirror_dir().string() +
+                                     " is not a readable git repository"));
+
+  auto twin = MakeSource(Opts(repo.FileUrl(), "main"));
+  ASSERT_EQ(twin->mirror_dir(), source->mirror_dir());
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = (i % 2 == 0 ? source : twin)->Fetch();
+      if (r && r->commit == sha) {
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 4);
 }
 
 // With no ref configured, the remote HEAD's branch is followed and named in

@@ -427,7 +427,6 @@ bool HostPatternMatches(std::string_view patterns, const std::string& name) {
 // The state of one fetch, passed to libgit2's callbacks.
 struct FetchContext {
   const GitSourceOptions* options = nullptr;
-  Transport transport = Transport::kLocal;
   int secret_offers = 0;          // credentials handed to libgit2
   bool refused = false;           // offered credentials were rejected
   bool none_configured = false;   // server asked, nothing configured
@@ -892,7 +891,6 @@ Result<Snapshot> GitSource::Fetch() {
 
   FetchContext ctx;
   ctx.options = &options_;
-  ctx.transport = *TransportOf(options_.url);
   git_fetch_options fetch = GIT_FETCH_OPTIONS_INIT;
   fetch.prune = GIT_FETCH_PRUNE;
   fetch.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;

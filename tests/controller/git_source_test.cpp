@@ -682,6 +682,18 @@ TEST_F(GitSourceTest, HttpBasicAuth) {
   EXPECT_THAT(missing.error().message,
               HasSubstr("cannot read token file " + (tmp_ / "creds" / "missing-token").string()));
 
+  fs::path malformed_file = tmp_ / "creds" / "malformed";
+  WriteFile(malformed_file, "just-a-password-5678\n");
+  GitSourceOptions malformed = Opts(url);
+  malformed.credentials.basic_auth_file = malformed_file;
+  auto bad_format = MakeSource(malformed)->Fetch();
+  ASSERT_FALSE(bad_format);
+  EXPECT_EQ(bad_format.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(bad_format.error().message,
+              HasSubstr("basic auth file " + malformed_file.string() +
+                        " must hold \"username:password\" on one line"));
+  EXPECT_THAT(bad_format.error().message, Not(HasSubstr("just-a-password-5678")));
+
   fs::path right_file = tmp_ / "creds" / "right";
   WriteFile(right_file, std::string("alice:") + HttpGitServer::kPassword + "\n");
   GitSourceOptions right = Opts(url);
@@ -806,6 +818,21 @@ TEST_F(GitSourceTest, SshWithKeyAndKnownHosts) {
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, ErrorCode::kUnauthorized);
   EXPECT_THAT(unknown.error().message, HasSubstr("ssh host 127.0.0.1 is not in known_hosts file"));
+
+  GitSourceOptions no_key = options_with("client", sshd.KnownHostsLine("hostkey.pub"));
+  no_key.credentials.ssh_key_file = tmp_ / "creds" / "no-such-key";
+  auto unreadable = MakeSource(no_key)->Fetch();
+  ASSERT_FALSE(unreadable);
+  EXPECT_EQ(unreadable.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(unreadable.error().message,
+              HasSubstr("cannot read ssh key file " + no_key.credentials.ssh_key_file.string()));
+
+  GitSourceOptions keyless = options_with("client", sshd.KnownHostsLine("hostkey.pub"));
+  keyless.credentials.ssh_key_file.clear();
+  auto anonymous = MakeSource(keyless)->Fetch();
+  ASSERT_FALSE(anonymous);
+  EXPECT_EQ(anonymous.error().code, ErrorCode::kUnauthorized);
+  EXPECT_THAT(anonymous.error().message, HasSubstr("requires credentials and none are configured"));
 
   auto refused = MakeSource(options_with("stranger", sshd.KnownHostsLine("hostkey.pub")))->Fetch();
   ASSERT_FALSE(refused);

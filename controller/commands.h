@@ -11,6 +11,7 @@ namespace ironboot::controller {
 using Args = std::span<const std::string>;
 
 int ServeCommand(Args args);
+int MachineconfigCommand(Args args);
 int ValidateCommand(Args args);
 int RenderCommand(Args args);
 

@@ -19,6 +19,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"serve", "run the boot server (Matchbox-compatible; GitOps with --repo)",
      ironboot::controller::ServeCommand},
+    {"machineconfig", "patch a Talos machine config like talosctl machineconfig patch",
+     ironboot::controller::MachineconfigCommand},
     {"validate", "check a cluster repo dir offline (for its CI)", ironboot::controller::ValidateCommand},
     {"render", "render a cluster repo dir to a Matchbox data dir", ironboot::controller::RenderCommand},
 };

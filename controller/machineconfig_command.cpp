@@ -175,7 +175,7 @@ int Patch(Args args) {
   }
   auto patched = talos::ApplyPatches(*config, patches);
   if (!patched) {
-    std::fprintf(stderr, "ironboot machineconfig patch: %s: %s\n", file.c_str(),
+    std::fprintf(stderr, "ironboot machineconfig patch: patching %s: %s\n", file.c_str(),
                  patched.error().message.c_str());
     return 1;
   }

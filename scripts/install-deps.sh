@@ -8,7 +8,7 @@ packages=(
   # build
   cmake ninja-build g++ ccache pkg-config git
   # libraries
-  libboost-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  libboost-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libgit2-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
   # tools the tests and benchmarks use

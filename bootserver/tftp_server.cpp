@@ -211,6 +211,15 @@ TftpRoot DebianIpxeRoot(fs::path dir) {
       std::move(dir), {"undionly.kpxe", "undionly.kkpxe", "ipxe.efi", "snponly.efi"}, true};
 }
 
+std::vector<TftpRoot> DefaultTftpRoots(const std::optional<fs::path>& tftp_root) {
+  std::vector<TftpRoot> roots;
+  if (tftp_root) {
+    roots.push_back(TftpRoot{*tftp_root, {}, false});
+  }
+  roots.push_back(DebianIpxeRoot());
+  return roots;
+}
+
 const char* TftpResultName(TftpResult result) {
   switch (result) {
     case TftpResult::kOk:

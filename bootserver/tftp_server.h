@@ -12,6 +12,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -44,6 +45,9 @@ inline constexpr const char* kDebianIpxeDir = "/usr/lib/ipxe";
 // The iPXE binaries of Debian's `ipxe` package: undionly.kpxe (BIOS),
 // ipxe.efi and snponly.efi (UEFI), as an optional root.
 TftpRoot DebianIpxeRoot(std::filesystem::path dir = kDebianIpxeDir);
+// The roots `ironboot serve` uses: `tftp_root` (the -tftp-root flag, required
+// to exist) when given, then Debian's iPXE binaries (optional).
+std::vector<TftpRoot> DefaultTftpRoots(const std::optional<std::filesystem::path>& tftp_root);
 
 struct TftpOptions {
   // "host:port", "[v6]:port" or ":port" (all IPv4 addresses). Port 0 picks one.

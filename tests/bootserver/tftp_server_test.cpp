@@ -512,6 +512,20 @@ TEST_F(TftpServerTest, DebianIpxeBinaries) {
   EXPECT_NE(other.output.find("File not found"), std::string::npos) << other.output;
 }
 
+// serve's roots: the -tftp-root directory first, then Debian's iPXE binaries.
+TEST(TftpServerStart, DefaultRoots) {
+  auto roots = DefaultTftpRoots(fs::path("/srv/tftp"));
+  ASSERT_EQ(roots.size(), 2u);
+  EXPECT_EQ(roots[0].dir, "/srv/tftp");
+  EXPECT_FALSE(roots[0].optional);
+  EXPECT_TRUE(roots[0].only.empty());
+  EXPECT_EQ(roots[1].dir, kDebianIpxeDir);
+  EXPECT_TRUE(roots[1].optional);
+  EXPECT_TRUE(roots[1].only.contains("undionly.kpxe"));
+  EXPECT_TRUE(roots[1].only.contains("ipxe.efi"));
+  EXPECT_EQ(DefaultTftpRoots(std::nullopt).size(), 1u);
+}
+
 // Start() errors name the bad address or root and say what was expected.
 TEST(TftpServerStart, RefusesBadConfiguration) {
   auto registry = std::make_shared<prometheus::Registry>();

@@ -7,6 +7,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "bootserver/assets.h"
+#include "bootserver/mac.h"
 #include "bootserver/render.h"
 #include "common/log.h"
 
@@ -71,6 +72,7 @@ BootHandler::BootHandler(Options options, const StoreHolder* store, HttpMetrics*
   AddRoute("/metrics", "metrics", kGet, bind(&BootHandler::Metrics));
   AddRoute("/healthz", "healthz", kGet, bind(&BootHandler::Healthz));
   AddRoute("/readyz", "readyz", kGet, bind(&BootHandler::Readyz));
+  AddRoute("/config", "config", kGet, bind(&BootHandler::Config));
 }
 
 void BootHandler::AddRoute(std::string path, std::string handler_name,
@@ -84,7 +86,8 @@ Reply BootHandler::Handle(const HttpRequest& req) const {
   if (auto it = routes_.find(path); it != routes_.end()) {
     route = &it->second;
   }
-  bool is_asset = !route && path.substr(0, 8) == "/assets/" && options_.assets_path;
+  // /assets/ serves published (verified) assets and, when configured, the assets dir.
+  bool is_asset = !route && path.substr(0, 8) == "/assets/";
   std::string handler = route ? route->handler : (is_asset ? "assets" : "other");
   std::vector<http::verb> allowed = route ? route->methods
                                           : std::vector<http::verb>{http::verb::get, http::verb::head};
@@ -225,6 +228,8 @@ Reply BootHandler::Assets(const HttpRequest& req) const {
   }
   if (extra != nullptr) {
     file = *extra;
+  } else if (!options_.assets_path) {
+    return Matchbox404();
   } else {
     auto resolved = ResolveAssetPath(*options_.assets_path, rel);
     if (!resolved) {
@@ -324,6 +329,41 @@ Reply BootHandler::Readyz(const HttpRequest&) const {
     }
   }
   return TextReply(http::status::ok, std::move(body));
+}
+
+}  // namespace ironboot::bootserver
+
+namespace ironboot::bootserver {
+
+Reply BootHandler::Config(const HttpRequest& req) const {
+  static auto log = Logger("config");
+  std::string raw_mac;
+  for (const auto& [k, v] : ParseQuery(req.raw_query())) {
+    if (k == "mac") {
+      raw_mac = v;
+      break;
+    }
+  }
+  auto mac = NormalizeMac(raw_mac);
+  if (!mac) {
+    metrics_->CountConfigFetch("bad_request");
+    return TextReply(http::status::bad_request,
+                     "400 want ?mac=<MAC address> (e.g. 52-54-00-12-34-56), got \"" +
+                         raw_mac.substr(0, 64) + "\"\n");
+  }
+  StorePtr store = store_->Get();
+  const std::string* config = store ? store->FindMachineConfig(*mac) : nullptr;
+  if (config == nullptr) {
+    metrics_->CountConfigFetch("not_found");
+    log->warn("no machine config for mac={} client={}", *mac, req.client);
+    return TextReply(http::status::not_found, "404 no machine config for MAC " + *mac + "\n");
+  }
+  metrics_->CountConfigFetch("served");
+  log->info("served machine config mac={} client={} rev={}", *mac, req.client,
+            store->content().revision);
+  Reply r = TextReply(http::status::ok, *config, "application/yaml");
+  r.res.set(http::field::cache_control, "no-store");
+  return r;
 }
 
 }  // namespace ironboot::bootserver

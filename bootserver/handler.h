@@ -105,6 +105,7 @@ class BootHandler {
   Reply Metrics(const HttpRequest& req) const;
   Reply Healthz(const HttpRequest& req) const;
   Reply Readyz(const HttpRequest& req) const;
+  Reply Config(const HttpRequest& req) const;
 
   // Selection shared by /ipxe, /grub, /metadata, /generic.
   struct Selection {

@@ -58,7 +58,11 @@ HttpMetrics::HttpMetrics(std::shared_ptr<prometheus::Registry> registry)
       reloads_(BuildCounter()
                    .Name("ironboot_store_reloads_total")
                    .Help("Store loads, by result (ok: swapped in; error: kept the previous store).")
-                   .Register(*registry_)) {
+                   .Register(*registry_)),
+      config_fetches_(BuildCounter()
+                          .Name("ironboot_config_fetch_total")
+                          .Help("Machine-config requests on /config, by result.")
+                          .Register(*registry_)) {
   reloads_.Add({{"result", "ok"}});
   reloads_.Add({{"result", "error"}});
 }
@@ -116,6 +120,10 @@ void HttpMetrics::SetStore(size_t groups, size_t profiles, size_t invalid_files)
   store_groups_.Set(static_cast<double>(groups));
   store_profiles_.Set(static_cast<double>(profiles));
   store_invalid_files_.Set(static_cast<double>(invalid_files));
+}
+
+void HttpMetrics::CountConfigFetch(std::string_view result) {
+  config_fetches_.Add({{"result", std::string(result)}}).Increment();
 }
 
 void HttpMetrics::CountReload(bool ok) { reloads_.Add({{"result", ok ? "ok" : "error"}}).Increment(); }

@@ -30,6 +30,8 @@ class HttpMetrics {
   void AddAssetBytes(uint64_t n) { asset_bytes_sent_.Increment(static_cast<double>(n)); }
   void SetStore(size_t groups, size_t profiles, size_t invalid_files);
   void CountReload(bool ok);
+  // result: served, not_found, bad_request (and, with access control, refused).
+  void CountConfigFetch(std::string_view result);
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -47,6 +49,7 @@ class HttpMetrics {
   prometheus::Gauge& store_profiles_;
   prometheus::Gauge& store_invalid_files_;
   prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Family<prometheus::Counter>& config_fetches_;
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<HandlerMetrics>, std::less<>> handlers_;  // guarded by mu_

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <yaml-cpp/yaml.h>
+
 namespace ironboot::controller {
 
 void FlagSet::String(const std::string& name, std::string default_value, std::string help,
@@ -106,6 +108,61 @@ const std::vector<std::string>& FlagSet::GetAll(const std::string& name) const {
 }
 
 bool FlagSet::GetBool(const std::string& name) const { return flags_.at(name).value == "true"; }
+
+Result<void> FlagSet::ApplyConfigFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Fail(ErrorCode::kNotFound, command_ + ": config file " + path + " cannot be read");
+  } catch (const YAML::Exception& e) {
+    return Fail(ErrorCode::kInvalid, command_ + ": config file " + path + ":" +
+                                         std::to_string(e.mark.line + 1) + ":" +
+                                         std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) {
+    return {};
+  }
+  if (!root.IsMap()) {
+    return Fail(ErrorCode::kInvalid, command_ + ": config file " + path +
+                                         ": want a map of flag names to values");
+  }
+  for (const auto& item : root) {
+    std::string key = item.first.as<std::string>();
+    auto where = path + ":" + std::to_string(item.first.Mark().line + 1) + ": ";
+    auto it = flags_.find(key);
+    if (it == flags_.end() || key == "config" || key == "help" || key == "version") {
+      return Fail(ErrorCode::kInvalid, command_ + ": config file " + where + "unknown key \"" + key +
+                                           "\" (want a flag name of 'ironboot " + command_ +
+                                           " --help', without the dash)");
+    }
+    Flag& f = it->second;
+    if (f.set) {
+      continue;  // the command line or environment wins
+    }
+    const YAML::Node& value = item.second;
+    if (value.IsSequence() && f.repeated) {
+      f.values.clear();
+      for (const auto& v : value) {
+        f.values.push_back(v.as<std::string>());
+      }
+      f.value = f.values.empty() ? "" : f.values.back();
+    } else if (value.IsScalar()) {
+      f.value = value.as<std::string>();
+      if (f.is_bool) {
+        f.value = (f.value == "true" || f.value == "1") ? "true" : "false";
+      }
+      if (f.repeated) {
+        f.values = {f.value};
+      }
+    } else {
+      return Fail(ErrorCode::kInvalid, command_ + ": config file " + where + "key \"" + key +
+                                           "\": want a single value");
+    }
+    f.set = true;
+  }
+  return {};
+}
 
 bool FlagSet::IsSet(const std::string& name) const { return flags_.at(name).set; }
 

@@ -32,8 +32,15 @@ class FlagSet {
   const std::string& Get(const std::string& name) const;
   const std::vector<std::string>& GetAll(const std::string& name) const;
   bool GetBool(const std::string& name) const;
-  // True when the flag came from the command line or the environment.
+  // True when the flag came from the command line, the environment or a config file.
   bool IsSet(const std::string& name) const;
+
+  // Applies a YAML config file whose top-level keys are flag names
+  // ("repo: git://...", "interval: 30s"); values apply only to flags the
+  // command line and environment left unset. kInvalid naming the file and key
+  // for an unknown key or a value that is not a scalar (or a list, for
+  // repeated flags).
+  Result<void> ApplyConfigFile(const std::string& path);
   const std::vector<std::string>& positional() const { return positional_; }
 
   // The --help text: every flag with its default and environment variables.

@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include <prometheus/registry.h>
 
@@ -18,6 +20,10 @@
 #include "common/log.h"
 #include "controller/commands.h"
 #include "controller/flags.h"
+#include "controller/git_source.h"
+#include "controller/gitops.h"
+#include "controller/webhook.h"
+#include "reconcilers/asset_cache.h"
 
 namespace ironboot::controller {
 namespace fs = std::filesystem;
@@ -26,10 +32,13 @@ namespace {
 
 constexpr char kSynopsis[] =
     "ironboot serve [flags]\n\n"
-    "Serves iPXE/GRUB boot scripts, metadata, generic templates and assets from a\n"
-    "Matchbox data dir (groups/, profiles/, generic/, assets/), reloading it when files\n"
-    "change. Drop-in for `matchbox`: the same flags and MATCHBOX_* variables.\n"
-    "Also serves /metrics, /healthz and /readyz.";
+    "Matchbox mode (no -repo): serves iPXE/GRUB boot scripts, metadata, generic templates\n"
+    "and assets from a Matchbox data dir (groups/, profiles/, generic/, assets/), reloading\n"
+    "it when files change. Drop-in for `matchbox`: the same flags and MATCHBOX_* variables.\n\n"
+    "GitOps mode (-repo URL): follows a cluster repository in git, validates and renders it,\n"
+    "downloads and verifies the Talos assets it needs, and serves the result; a bad commit\n"
+    "never replaces the last good plan. Adds /config?mac=, /status and POST /hooks/git.\n\n"
+    "Every mode serves /metrics, /healthz and /readyz.";
 
 void DeclareFlags(FlagSet& flags) {
   flags.String("address", "127.0.0.1:8080", "HTTP listen address", {"MATCHBOX_ADDRESS"});
@@ -54,6 +63,29 @@ void DeclareFlags(FlagSet& flags) {
     }
     flags.String(name, "", "Matchbox gRPC API flag: accepted and ignored (no gRPC API)", {env});
   }
+  // GitOps mode.
+  flags.String("config", "", "YAML file of flag values (keys are flag names); flags and environment win",
+               {"IRONBOOT_CONFIG"});
+  flags.String("repo", "", "cluster repository URL (path, file://, git://, http(s)://, ssh://); enables GitOps mode",
+               {"IRONBOOT_REPO"});
+  flags.String("ref", "", "branch, tag or commit to follow (default: the remote's HEAD branch)",
+               {"IRONBOOT_REF"});
+  flags.String("path", "", "subdirectory of the repository holding the manifests", {"IRONBOOT_PATH"});
+  flags.String("interval", "30s", "how often to poll the repository", {"IRONBOOT_INTERVAL"});
+  flags.String("state-dir", "/var/lib/ironboot", "git mirror, verified assets and the last good plan",
+               {"IRONBOOT_STATE_DIR"});
+  flags.String("git-token-file", "", "file holding an HTTPS token for the repository",
+               {"IRONBOOT_GIT_TOKEN_FILE"});
+  flags.String("git-basic-auth-file", "", "file holding user:password for HTTPS",
+               {"IRONBOOT_GIT_BASIC_AUTH_FILE"});
+  flags.String("git-username", "", "user for HTTPS tokens and ssh (default from the URL)",
+               {"IRONBOOT_GIT_USERNAME"});
+  flags.String("git-ssh-key-file", "", "ssh private key file", {"IRONBOOT_GIT_SSH_KEY_FILE"});
+  flags.String("git-known-hosts-file", "", "ssh known_hosts file (required for ssh)",
+               {"IRONBOOT_GIT_KNOWN_HOSTS_FILE"});
+  flags.String("webhook-secret-file", "", "file holding the push-webhook secret (GitHub/Gitea HMAC, GitLab token); "
+               "without it POST /hooks/git answers 401",
+               {"IRONBOOT_WEBHOOK_SECRET_FILE"});
   flags.Bool("version", "print the version and exit");
   flags.Bool("help", "show this help");
 }
@@ -113,6 +145,11 @@ int ServeCommand(Args args) {
   if (auto ok = flags.Parse(args); !ok) {
     return Die(ok.error());
   }
+  if (!flags.Get("config").empty()) {
+    if (auto applied = flags.ApplyConfigFile(flags.Get("config")); !applied) {
+      return Die(applied.error());
+    }
+  }
   if (flags.GetBool("help")) {
     std::printf("%s", flags.Usage(kSynopsis).c_str());
     return 0;
@@ -156,15 +193,17 @@ int ServeCommand(Args args) {
   server_options.max_connections = static_cast<size_t>(*max_conn);
   server_options.threads = static_cast<int>(*threads);
 
+  const bool gitops = !flags.Get("repo").empty();
   fs::path data_path = flags.Get("data-path");
   std::error_code ec;
-  if (!fs::is_directory(data_path, ec)) {
+  if (!gitops && !fs::is_directory(data_path, ec)) {
     return Die(Error{ErrorCode::kNotFound, "serve: -data-path " + data_path.string() +
                                                " is not a directory (want a Matchbox data dir "
-                                               "with groups/ and profiles/)"});
+                                               "with groups/ and profiles/, or -repo URL)"});
   }
   bootserver::BootHandler::Options handler_options;
   std::string assets = flags.IsSet("assets-path") ? flags.Get("assets-path")
+                       : gitops                   ? std::string()
                                                   : (data_path / "assets").string();
   if (!assets.empty()) {
     fs::path canonical = fs::weakly_canonical(fs::absolute(assets), ec);
@@ -172,6 +211,26 @@ int ServeCommand(Args args) {
       log->warn("assets path {} is not a directory: /assets/ answers 404 until it exists", assets);
     }
     handler_options.assets_path = canonical;
+  }
+  auto interval = ParseDuration("interval", flags.Get("interval"));
+  if (!interval) {
+    return Die(interval.error());
+  }
+  std::string webhook_secret;
+  if (!flags.Get("webhook-secret-file").empty()) {
+    std::ifstream in(flags.Get("webhook-secret-file"), std::ios::binary);
+    if (!in) {
+      return Die(Error{ErrorCode::kNotFound, "serve: -webhook-secret-file " +
+                                                 flags.Get("webhook-secret-file") + " cannot be read"});
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    webhook_secret = ss.str();
+    while (!webhook_secret.empty() &&
+           (webhook_secret.back() == '\n' || webhook_secret.back() == '\r' ||
+            webhook_secret.back() == ' ')) {
+      webhook_secret.pop_back();
+    }
   }
 
   // Block the shutdown signals in every thread; this one waits for them.
@@ -183,29 +242,111 @@ int ServeCommand(Args args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto registry = std::make_shared<prometheus::Registry>();
+  auto clock = std::make_shared<SystemClock>();
   bootserver::HttpMetrics metrics(registry);
   bootserver::StoreHolder holder;
-  bootserver::DataDirWatcher watcher(data_path, &holder, &metrics);
-  if (auto loaded = watcher.Reload(); !loaded) {
-    holder.SetNotReadyReason(loaded.error().message);
+  std::unique_ptr<bootserver::DataDirWatcher> watcher;
+  std::unique_ptr<reconcilers::AssetCache> asset_cache;
+  std::unique_ptr<GitOpsController> controller;
+  if (gitops) {
+    GitSourceOptions source_options;
+    source_options.url = flags.Get("repo");
+    source_options.ref = flags.Get("ref");
+    source_options.path = flags.Get("path");
+    source_options.state_dir = flags.Get("state-dir");
+    source_options.credentials.token_file = flags.Get("git-token-file");
+    source_options.credentials.basic_auth_file = flags.Get("git-basic-auth-file");
+    source_options.credentials.username = flags.Get("git-username");
+    source_options.credentials.ssh_key_file = flags.Get("git-ssh-key-file");
+    source_options.credentials.ssh_known_hosts_file = flags.Get("git-known-hosts-file");
+    fs::create_directories(source_options.state_dir, ec);
+    if (ec) {
+      return Die(Error{ErrorCode::kInvalid, "serve: -state-dir " + source_options.state_dir.string() +
+                                                " cannot be created: " + ec.message()});
+    }
+    auto source = GitSource::Create(source_options);
+    if (!source) {
+      return Die(source.error());
+    }
+    asset_cache = std::make_unique<reconcilers::AssetCache>(source_options.state_dir, registry, clock);
+    GitOpsOptions gitops_options;
+    gitops_options.state_dir = source_options.state_dir;
+    gitops_options.interval = *interval;
+    controller = std::make_unique<GitOpsController>(gitops_options, std::move(*source),
+                                                    asset_cache.get(), &holder, &metrics,
+                                                    registry, clock);
+    holder.SetNotReadyReason("waiting for the first good revision of " + flags.Get("repo"));
+    controller->RestoreLastGood();
+  } else {
+    watcher = std::make_unique<bootserver::DataDirWatcher>(data_path, &holder, &metrics);
+    if (auto loaded = watcher->Reload(); !loaded) {
+      holder.SetNotReadyReason(loaded.error().message);
+    }
+    watcher->Start();
   }
-  watcher.Start();
 
   bootserver::BootHandler handler(handler_options, &holder, &metrics);
+  if (controller) {
+    GitOpsController* c = controller.get();
+    handler.AddRoute("/status", "status", {bootserver::http::verb::get, bootserver::http::verb::head},
+                     [c](const bootserver::HttpRequest&) {
+                       return bootserver::TextReply(bootserver::http::status::ok,
+                                                    c->Status().dump(2) + "\n", "application/json");
+                     });
+    std::string followed_ref = flags.Get("ref");
+    handler.AddRoute(
+        "/hooks/git", "hooks", {bootserver::http::verb::post},
+        [c, webhook_secret, followed_ref](const bootserver::HttpRequest& req) {
+          static auto hook_log = Logger("webhook");
+          std::map<std::string, std::string> headers;
+          for (const auto& field : req.message) {
+            std::string name(field.name_string());
+            for (auto& ch : name) {
+              ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            }
+            headers[name] = std::string(field.value());
+          }
+          auto check = VerifyWebhook(headers, req.message.body(), webhook_secret);
+          if (!check.accepted()) {
+            hook_log->warn("refused delivery client={}: {}", req.client, check.reason);
+            return bootserver::TextReply(bootserver::http::status::unauthorized,
+                                         "401 " + check.reason + "\n");
+          }
+          auto pushed = PushedRef(req.message.body());
+          if (pushed && !followed_ref.empty() && !PushMatchesRef(*pushed, followed_ref)) {
+            hook_log->info("ignored push to {} (following {})", *pushed, followed_ref);
+            return bootserver::TextReply(bootserver::http::status::accepted,
+                                         "202 ignored: push to " + *pushed + "\n");
+          }
+          c->Trigger(std::string(ProviderName(check.provider)) + " webhook" +
+                     (pushed ? " push to " + *pushed : std::string()));
+          return bootserver::TextReply(bootserver::http::status::accepted, "202 fetch triggered\n");
+        });
+  }
   bootserver::HttpServer server(server_options, &handler);
   if (auto started = server.Start(); !started) {
     return Die(started.error());
   }
-  log->info("serving address={} port={} data_path={} assets_path={}", server_options.address,
-            server.port(), data_path.string(),
-            handler_options.assets_path ? handler_options.assets_path->string() : "(disabled)");
+  if (controller) {
+    controller->Start();
+    log->info("serving address={} port={} repo=\"{}\" state_dir={}", server_options.address,
+              server.port(), RedactUrl(flags.Get("repo")), flags.Get("state-dir"));
+  } else {
+    log->info("serving address={} port={} data_path={} assets_path={}", server_options.address,
+              server.port(), data_path.string(),
+              handler_options.assets_path ? handler_options.assets_path->string() : "(disabled)");
+  }
 
   while (true) {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
-      log->info("SIGHUP: reloading {}", data_path.string());
-      (void)watcher.Reload();
+      if (watcher) {
+        log->info("SIGHUP: reloading {}", data_path.string());
+        (void)watcher->Reload();
+      } else {
+        controller->Trigger("SIGHUP");
+      }
       continue;
     }
     log->info("signal={}: draining (grace {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -213,7 +354,12 @@ int ServeCommand(Args args) {
     break;
   }
   server.Shutdown(*grace);
-  watcher.Stop();
+  if (watcher) {
+    watcher->Stop();
+  }
+  if (controller) {
+    controller->Stop();
+  }
   log->info("stopped");
   return 0;
 }

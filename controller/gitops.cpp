@@ -1,0 +1,360 @@
+#include "controller/gitops.h"
+
+#include <ctime>
+
+#include "bootserver/store.h"
+#include "common/log.h"
+#include "controller/backoff.h"
+#include "controller/plan_file.h"
+#include "manifests/loader.h"
+#include "manifests/render.h"
+
+namespace ironboot::controller {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+namespace {
+
+std::string Rfc3339(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+GitOpsMetrics::GitOpsMetrics(prometheus::Registry& r)
+    : fetches(BuildCounter()
+                  .Name("ironboot_source_fetch_total")
+                  .Help("Fetches of the cluster repository, by result.")
+                  .Register(r)),
+      last_success(BuildGauge()
+                       .Name("ironboot_source_last_success_timestamp_seconds")
+                       .Help("Unix time of the last successful fetch.")
+                       .Register(r)
+                       .Add({})),
+      revision(BuildGauge()
+                   .Name("ironboot_source_revision_info")
+                   .Help("The revision served now (value 1).")
+                   .Register(r)),
+      reconciles(BuildCounter()
+                     .Name("ironboot_reconcile_total")
+                     .Help("Reconcile passes, by reconciler and result.")
+                     .Register(r)),
+      durations(BuildHistogram()
+                    .Name("ironboot_reconcile_duration_seconds")
+                    .Help("Time a reconciler took, by reconciler.")
+                    .Register(r)),
+      manifest_errors(BuildGauge()
+                          .Name("ironboot_manifest_errors")
+                          .Help("Errors in the newest revision's manifests (0 when it was accepted).")
+                          .Register(r)
+                          .Add({})) {
+  for (const char* result : {"ok", "error"}) {
+    fetches.Add({{"result", result}});
+  }
+}
+
+GitOpsController::GitOpsController(GitOpsOptions options, SourcePtr source,
+                                   reconcilers::AssetCache* assets, bootserver::StoreHolder* holder,
+                                   bootserver::HttpMetrics* http_metrics,
+                                   std::shared_ptr<prometheus::Registry> registry, ClockPtr clock)
+    : options_(std::move(options)),
+      source_(std::move(source)),
+      assets_(assets),
+      holder_(holder),
+      http_metrics_(http_metrics),
+      registry_(std::move(registry)),
+      clock_(std::move(clock)),
+      metrics_(*registry_) {}
+
+GitOpsController::~GitOpsController() { Stop(); }
+
+namespace {
+fs::path PlanFile(const fs::path& state_dir) { return state_dir / "plan" / "last-good.json"; }
+
+const prometheus::Histogram::BucketBoundaries& ReconcileBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+  return kBuckets;
+}
+}  // namespace
+
+bool GitOpsController::RestoreLastGood() {
+  static auto log = Logger("gitops");
+  auto plan = LoadPlan(PlanFile(options_.state_dir));
+  if (!plan) {
+    if (plan.error().code != ErrorCode::kNotFound) {
+      log->warn("cannot restore the last good plan: {}", plan.error().message);
+    }
+    return false;
+  }
+  log->info("restored the last good plan rev={} machines={}", plan->revision,
+            plan->plan.machines.size());
+  Publish(std::move(*plan), /*save=*/false);
+  return true;
+}
+
+void GitOpsController::Publish(reconcilers::PublishedPlan plan, bool save) {
+  static auto log = Logger("gitops");
+  auto start = std::chrono::steady_clock::now();
+  auto content = manifests::ToStoreContent(plan.plan, plan.assets, plan.revision);
+  auto store = bootserver::Store::Build(std::move(content));
+  for (const auto& p : store->problems()) {
+    log->warn("rev={} file={} problem=\"{}\"", plan.revision, p.file, p.reason);
+  }
+  if (http_metrics_ != nullptr) {
+    http_metrics_->SetStore(store->group_count(), store->profile_count(), store->problems().size());
+    http_metrics_->CountReload(true);
+  }
+  holder_->Publish(store);
+  if (save) {
+    if (auto saved = SavePlan(plan, PlanFile(options_.state_dir)); !saved) {
+      log->error("published rev={} but could not save it as the last good plan: {}", plan.revision,
+                 saved.error().message);
+    }
+  }
+  std::string previous;
+  {
+    std::lock_guard lock(mu_);
+    if (served_) {
+      previous = served_->revision;
+    }
+    served_ = std::make_shared<const reconcilers::PublishedPlan>(std::move(plan));
+    published_at_ = Rfc3339(clock_->Now());
+  }
+  if (!previous.empty() && previous != ServedRevision()) {
+    metrics_.revision.Remove(&metrics_.revision.Add({{"revision", previous}}));
+  }
+  metrics_.revision.Add({{"revision", ServedRevision()}}).Set(1);
+  metrics_.reconciles.Add({{"reconciler", "boot"}, {"result", "ok"}}).Increment();
+  metrics_.durations.Add({{"reconciler", "boot"}}, ReconcileBuckets())
+      .Observe(Seconds(std::chrono::steady_clock::now() - start));
+  log->info("published rev={} groups={} profiles={} machines={}", ServedRevision(),
+            store->group_count(), store->profile_count(), served_->plan.machines.size());
+}
+
+void GitOpsController::Reject(const std::string& revision, const manifests::Diagnostics& diags) {
+  static auto log = Logger("gitops");
+  metrics_.manifest_errors.Set(static_cast<double>(diags.ErrorCount()));
+  json errors = json::array();
+  json warnings = json::array();
+  for (const auto& d : diags.items()) {
+    (d.severity == manifests::Severity::kError ? errors : warnings).push_back(d.ToString());
+    log->warn("rev={} {}", revision, d.ToString());
+  }
+  log->error("rejected rev={} errors={}: still serving rev={}", revision, diags.ErrorCount(),
+             ServedRevision().empty() ? "(none)" : ServedRevision());
+  std::lock_guard lock(mu_);
+  status_rejected_ = {{"revision", revision},
+                      {"time", Rfc3339(clock_->Now())},
+                      {"errors", errors},
+                      {"warnings", warnings}};
+}
+
+Result<void> GitOpsController::ReconcileOnce() {
+  static auto log = Logger("gitops");
+  // Source.
+  auto t0 = std::chrono::steady_clock::now();
+  auto snapshot = source_->Fetch();
+  metrics_.durations.Add({{"reconciler", "source"}}, ReconcileBuckets())
+      .Observe(Seconds(std::chrono::steady_clock::now() - t0));
+  std::string now = Rfc3339(clock_->Now());
+  if (!snapshot) {
+    metrics_.fetches.Add({{"result", "error"}}).Increment();
+    metrics_.reconciles.Add({{"reconciler", "source"}, {"result", "error"}}).Increment();
+    log->error("fetch failed source=\"{}\": {}", source_->Describe(), snapshot.error().message);
+    std::lock_guard lock(mu_);
+    status_source_["last_fetch"] = {{"time", now}, {"result", "error"},
+                                    {"error", snapshot.error().message}};
+    return std::unexpected(snapshot.error());
+  }
+  metrics_.fetches.Add({{"result", "ok"}}).Increment();
+  metrics_.reconciles.Add({{"reconciler", "source"}, {"result", "ok"}}).Increment();
+  metrics_.last_success.Set(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count()));
+  {
+    std::lock_guard lock(mu_);
+    status_source_["last_fetch"] = {{"time", now}, {"result", "ok"}, {"revision", snapshot->revision}};
+    status_source_["last_success"] = now;
+  }
+  if (snapshot->commit == last_commit_ && !retry_assets_) {
+    return {};  // nothing new
+  }
+  last_commit_ = snapshot->commit;
+
+  // Manifests: load, validate, render.
+  auto t1 = std::chrono::steady_clock::now();
+  manifests::LoadOptions load_options;
+  std::shared_ptr<const reconcilers::PublishedPlan> served;
+  {
+    std::lock_guard lock(mu_);
+    served = served_;
+  }
+  if (served) {
+    for (const auto& m : served->plan.machines) {
+      load_options.current_versions[m.name] = m.talos_version;
+    }
+  }
+  auto state = manifests::Load(snapshot->files, load_options);
+  std::expected<manifests::BootPlan, manifests::Diagnostics> plan =
+      state ? manifests::Render(*state) : std::unexpected(state.error());
+  metrics_.durations.Add({{"reconciler", "render"}}, ReconcileBuckets())
+      .Observe(Seconds(std::chrono::steady_clock::now() - t1));
+  if (!plan) {
+    metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "error"}}).Increment();
+    Reject(snapshot->revision, plan.error());
+    retry_assets_ = false;
+    return {};
+  }
+  metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "ok"}}).Increment();
+  metrics_.manifest_errors.Set(0);
+  for (const auto& w : state->warnings.items()) {
+    log->warn("rev={} {}", snapshot->revision, w.ToString());
+  }
+
+  // Assets: every release in use, verified before anything points at it.
+  auto t2 = std::chrono::steady_clock::now();
+  reconcilers::AssetOutcome outcome;
+  for (const auto& release : plan->releases) {
+    std::string key = reconcilers::ReleaseKey(release.version, release.arch);
+    for (const auto* asset : {&release.kernel, &release.initramfs}) {
+      reconcilers::AssetSpec spec;
+      spec.name = "talos " + release.version + " " + release.arch + " " +
+                  (asset == &release.kernel ? "kernel" : "initramfs");
+      spec.url = asset->url;
+      spec.sha512 = asset->sha512;
+      spec.sha512sum_url = asset->sha512sum_url;
+      spec.file_name_in_sums = asset->sum_file_name;
+      auto path = assets_->Ensure(spec);
+      if (!path) {
+        outcome.failed_releases.emplace(key, path.error().message);
+        log->error("assets of release {} not available: {}", key, path.error().message);
+        break;
+      }
+      outcome.verified[asset->served_path] = *path;
+    }
+  }
+  metrics_.durations.Add({{"reconciler", "assets"}}, ReconcileBuckets())
+      .Observe(Seconds(std::chrono::steady_clock::now() - t2));
+  metrics_.reconciles
+      .Add({{"reconciler", "assets"}, {"result", outcome.failed_releases.empty() ? "ok" : "error"}})
+      .Increment();
+  retry_assets_ = !outcome.failed_releases.empty();
+
+  // Decide and publish.
+  auto decision = reconcilers::DecidePublish(snapshot->revision, *plan, outcome, served.get());
+  json held = json::array();
+  for (const auto& h : decision.held_back) {
+    held.push_back({{"machine", h.machine},
+                    {"release", h.release},
+                    {"reason", h.reason},
+                    {"serving", h.kept_previous ? "previous plan" : "nothing"}});
+    log->warn("machine={} held back: release {} not available ({})", h.machine, h.release,
+              h.kept_previous ? "serving its previous plan" : "not served");
+  }
+  {
+    std::lock_guard lock(mu_);
+    status_rejected_ = nullptr;
+    status_held_back_ = held;
+  }
+  Publish(std::move(decision.published), /*save=*/true);
+  return {};
+}
+
+void GitOpsController::Start() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = false;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void GitOpsController::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void GitOpsController::Trigger(const std::string& why) {
+  static auto log = Logger("gitops");
+  log->info("fetch requested: {}", why);
+  {
+    std::lock_guard lock(mu_);
+    triggered_ = true;
+  }
+  wake_.notify_all();
+}
+
+void GitOpsController::Run() {
+  BackoffOptions backoff_options;
+  Backoff backoff(clock_, backoff_options);
+  auto next = std::chrono::steady_clock::now();
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait_until(lock, next, [&] { return stop_ || triggered_; });
+      if (stop_) {
+        return;
+      }
+      triggered_ = false;
+    }
+    auto result = ReconcileOnce();
+    std::chrono::milliseconds delay = options_.interval;
+    if (!result || retry_assets_) {
+      delay = std::min(backoff.Failure(), options_.interval * 10);
+      Logger("gitops")->info("next attempt in {} ms", delay.count());
+    } else {
+      backoff.Success();
+    }
+    next = std::chrono::steady_clock::now() + delay;
+  }
+}
+
+std::string GitOpsController::ServedRevision() const {
+  std::lock_guard lock(mu_);
+  return served_ ? served_->revision : std::string();
+}
+
+json GitOpsController::Status() const {
+  std::lock_guard lock(mu_);
+  json machines = json::array();
+  if (served_) {
+    for (const auto& m : served_->plan.machines) {
+      machines.push_back({{"name", m.name},
+                          {"role", m.role},
+                          {"macs", m.macs},
+                          {"address", m.address},
+                          {"release", m.talos_version},
+                          {"arch", m.arch},
+                          {"profile", m.profile},
+                          {"paused", m.paused}});
+    }
+  }
+  json source = status_source_;
+  source["description"] = source_->Describe();
+  source["interval_seconds"] = std::chrono::duration<double>(options_.interval).count();
+  return {{"source", source},
+          {"served", {{"revision", served_ ? served_->revision : ""},
+                      {"published_at", published_at_},
+                      {"machines", machines}}},
+          {"rejected", status_rejected_},
+          {"held_back", status_held_back_}};
+}
+
+}  // namespace ironboot::controller

@@ -1,0 +1,114 @@
+#pragma once
+// controller/: the GitOps loop. Level-based: each pass reads the whole
+// repository at the followed ref and decides from it alone:
+//   fetch (Source) -> load + validate (manifests::Load) -> render
+//   -> assets (AssetCache, sha512-verified) -> decide (reconcilers::DecidePublish)
+//   -> publish (one atomic store swap) -> save as the last good plan.
+// A revision that fails to load or render is rejected and reported; the last
+// good plan keeps serving. Fetch failures retry with exponential backoff
+// (1 s .. 5 min); otherwise the source is polled every `interval`, or at once
+// when Trigger() is called (push webhook).
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "bootserver/metrics.h"
+#include "bootserver/store_holder.h"
+#include "common/clock.h"
+#include "controller/source.h"
+#include "manifests/diagnostics.h"
+#include "reconcilers/asset_cache.h"
+#include "reconcilers/boot_publish.h"
+
+namespace ironboot::controller {
+
+struct GitOpsOptions {
+  std::filesystem::path state_dir;  // the last good plan lives in <state_dir>/plan/last-good.json
+  std::chrono::milliseconds interval{std::chrono::seconds(30)};
+};
+
+// The controller's metrics (issue list, prefix ironboot_).
+struct GitOpsMetrics {
+  explicit GitOpsMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& fetches;  // source_fetch_total{result}
+  prometheus::Gauge& last_success;                   // source_last_success_timestamp_seconds
+  prometheus::Family<prometheus::Gauge>& revision;   // source_revision_info{revision}
+  prometheus::Family<prometheus::Counter>& reconciles;   // reconcile_total{reconciler,result}
+  prometheus::Family<prometheus::Histogram>& durations;  // reconcile_duration_seconds{reconciler}
+  prometheus::Gauge& manifest_errors;                    // manifest_errors
+};
+
+class GitOpsController {
+ public:
+  // Borrowed pointers must outlive the controller.
+  GitOpsController(GitOpsOptions options, SourcePtr source, reconcilers::AssetCache* assets,
+                   bootserver::StoreHolder* holder, bootserver::HttpMetrics* http_metrics,
+                   std::shared_ptr<prometheus::Registry> registry, ClockPtr clock);
+  ~GitOpsController();
+
+  // Publishes the plan a previous run saved, if any, so machines boot before
+  // git answers. Returns false (and logs why) when there is none or it is unusable.
+  bool RestoreLastGood();
+
+  // Runs passes in a background thread until Stop().
+  void Start();
+  void Stop();
+  // Asks for a pass now (push webhook). Thread-safe.
+  void Trigger(const std::string& why);
+
+  // One pass. Returns the fetch error if fetching failed (the caller backs
+  // off); a rejected revision is not an error of the pass. Thread-compatible:
+  // call from one thread (Start's, or a test's).
+  Result<void> ReconcileOnce();
+
+  // What /status shows. Thread-safe. Contains no secret material.
+  nlohmann::json Status() const;
+
+  // The revision served now, "" before the first publish. Thread-safe.
+  std::string ServedRevision() const;
+
+ private:
+  void Run();
+  void Publish(reconcilers::PublishedPlan plan, bool save);
+  void Reject(const std::string& revision, const manifests::Diagnostics& diagnostics);
+
+  // Constant after construction.
+  const GitOpsOptions options_;
+  const SourcePtr source_;
+  reconcilers::AssetCache* const assets_;
+  bootserver::StoreHolder* const holder_;
+  bootserver::HttpMetrics* const http_metrics_;
+  const std::shared_ptr<prometheus::Registry> registry_;
+  const ClockPtr clock_;
+  GitOpsMetrics metrics_;
+
+  // Owned by the pass thread.
+  std::string last_commit_;  // commit of the last pass that got past fetching
+  bool retry_assets_ = false;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;                                    // guarded by mu_
+  bool triggered_ = false;                               // guarded by mu_
+  std::shared_ptr<const reconcilers::PublishedPlan> served_;  // guarded by mu_
+  nlohmann::json status_source_ = nlohmann::json::object();  // guarded by mu_
+  nlohmann::json status_rejected_;                             // guarded by mu_ (null if none)
+  nlohmann::json status_held_back_ = nlohmann::json::array();  // guarded by mu_
+  std::string published_at_;                                   // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace ironboot::controller

@@ -597,9 +597,9 @@ void TftpServer::Serve(Transfer& transfer) {
     send(EncodeTftpError(code, text));
   };
 
-  // Waits for the next ACK up to `deadline`; returns the acknowledged block,
-  // or nullopt on timeout, stop, a client ERROR or a socket error (then
-  // `result`/`message` say which).
+  // Waits up to `deadline` for an ACK (kAck, `block` set). kAbort on Stop(),
+  // a client ERROR or a socket error, with `result` and `message` set.
+  // Anything else from the client is skipped.
   enum class Wait { kAck, kTimeout, kAbort };
   std::vector<uint8_t> buf(kMaxDatagram);  // client packets; ERROR texts may be long
   auto wait_ack = [&](std::chrono::steady_clock::time_point deadline, uint16_t& block) -> Wait {

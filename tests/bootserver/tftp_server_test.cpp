@@ -172,7 +172,7 @@ TEST_F(TftpServerTest, TftpHpaLeadingSlashAndExactMultipleOfBlock) {
   EXPECT_TRUE(ReadFile(out_ / "exact.bin") == ReadFile(root_ / "sub" / "exact.bin"));
 }
 
-// netascii: tftp-hpa converts CR LF back, so a text file arrives unchanged.
+// netascii: tftp-hpa converts CR LF back, so a text file arrives unchanged; tsize counts CRs.
 TEST_F(TftpServerTest, TftpHpaNetascii) {
   std::string text;
   for (int i = 0; i < 2000; ++i) {
@@ -183,6 +183,14 @@ TEST_F(TftpServerTest, TftpHpaNetascii) {
   auto r = HpaGet("boot.ipxe", out_ / "boot.ipxe", "netascii");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(ReadFile(out_ / "boot.ipxe"), text);
+  // tsize counts the bytes sent: one more per line (CR LF).
+  RawClient client;
+  client.SendTo(port_, Rrq("boot.ipxe", "netascii", {{"tsize", "0"}}));
+  auto oack = client.Receive(2s);
+  ASSERT_TRUE(oack);
+  EXPECT_EQ(std::get<TftpOptionAck>(oack->packet).options,
+            (TftpOptionList{{"tsize", std::to_string(text.size() + 2000)}}));
+  client.SendTo(oack->from_port, EncodeTftpError(TftpErrorCode::kOptionRefused, "probe"));
 }
 
 // atftp with no options, blksize 1428, tsize, timeout, windowsize: all byte-identical.

@@ -2,6 +2,8 @@
 
 #include <yaml.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -312,8 +314,8 @@ class Loader {
         v.scalar.assign(reinterpret_cast<const char*>(node->data.scalar.value),
                         node->data.scalar.length);
         if (tag == kDefaultStrTag) {
-          v.kind = node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? ResolvePlainScalar(v.scalar)
-                                                                      : ValueKind::kString;
+          v.plain = node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+          v.kind = v.plain ? ResolvePlainScalar(v.scalar) : ValueKind::kString;
         } else if (tag == "tag:yaml.org,2002:int") {
           v.kind = ValueKind::kInt;
         } else if (tag == "tag:yaml.org,2002:float") {
@@ -397,7 +399,65 @@ class Loader {
 
 }  // namespace
 
+namespace {
+
+Value FromJson(const nlohmann::ordered_json& j) {
+  Value v;
+  switch (j.type()) {
+    case nlohmann::ordered_json::value_t::object:
+      v.kind = ValueKind::kMap;
+      v.entries.reserve(j.size());
+      for (const auto& [key, value] : j.items()) {
+        v.entries.push_back(MapEntry{key, FromJson(value)});
+      }
+      break;
+    case nlohmann::ordered_json::value_t::array:
+      v.kind = ValueKind::kSequence;
+      v.items.reserve(j.size());
+      for (const auto& item : j) {
+        v.items.push_back(FromJson(item));
+      }
+      break;
+    case nlohmann::ordered_json::value_t::string:
+      v.kind = ValueKind::kString;
+      v.scalar = j.get<std::string>();
+      break;
+    case nlohmann::ordered_json::value_t::boolean:
+      v.kind = ValueKind::kBool;
+      v.scalar = j.get<bool>() ? "true" : "false";
+      break;
+    case nlohmann::ordered_json::value_t::number_integer:
+    case nlohmann::ordered_json::value_t::number_unsigned:
+      v.kind = ValueKind::kInt;
+      v.scalar = j.dump();
+      break;
+    case nlohmann::ordered_json::value_t::number_float:
+      v.kind = ValueKind::kFloat;
+      v.scalar = j.dump();
+      break;
+    default:
+      v.kind = ValueKind::kNull;
+  }
+  return v;
+}
+
+}  // namespace
+
 Result<std::vector<Value>> ParseYamlDocuments(std::string_view text, std::string_view source) {
+  // JSON (a JSON patch, typically) is read as JSON: tabs and compact
+  // separators that YAML 1.1 parsers trip over are fine there.
+  if (size_t first = text.find_first_not_of(" \t\r\n");
+      first != std::string_view::npos && (text[first] == '[' || text[first] == '{')) {
+    auto json = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
+    if (!json.is_discarded()) {
+      std::vector<Value> docs;
+      docs.push_back(FromJson(json));
+      if (docs.back().IsNull()) {
+        docs.clear();
+      }
+      return docs;
+    }
+  }
   yaml_parser_t parser;
   if (yaml_parser_initialize(&parser) == 0) {
     return Fail(ErrorCode::kInternal, std::string(source) + ": cannot initialize the YAML parser");
@@ -467,13 +527,8 @@ bool IsSexagesimalOrBinary(std::string_view s) {
   return s.back() != ':';
 }
 
-bool NeedsQuotes(std::string_view s) {
-  if (s.empty()) {
-    return true;
-  }
-  if (ResolvePlainScalar(s) != ValueKind::kString) {
-    return true;
-  }
+// Strings a YAML 1.1 reader would not take for strings.
+bool LooksLikeYaml11Scalar(std::string_view s) {
   // YAML 1.1 readers (and people) take these for booleans; "<<" is a merge key.
   static const char* const kAmbiguous[] = {"y",  "Y",   "yes", "Yes", "YES", "n",
                                            "N",  "no",  "No",  "NO",  "on",  "On",
@@ -491,9 +546,11 @@ bool NeedsQuotes(std::string_view s) {
       return true;
     }
   }
-  if (IsSexagesimalOrBinary(s)) {
-    return true;
-  }
+  return IsSexagesimalOrBinary(s);
+}
+
+// Strings that are not valid plain scalars in block context.
+bool NeedsQuotesInBlock(std::string_view s) {
   char first = s[0];
   if (std::string_view("?:,[]{}#&*!|>'\"%@`").find(first) != std::string_view::npos) {
     return true;
@@ -514,6 +571,23 @@ bool NeedsQuotes(std::string_view s) {
     }
   }
   return false;
+}
+
+// Whether `s` must be quoted to read back as the same string. `was_plain`:
+// the source wrote it unquoted, so it stays unquoted even where a YAML 1.1
+// reader might see a boolean or number (`wipe: yes` must reach Talos as the
+// user wrote it, not as the string "yes").
+bool NeedsQuotes(std::string_view s, bool was_plain) {
+  if (s.empty()) {
+    return true;
+  }
+  if (ResolvePlainScalar(s) != ValueKind::kString) {
+    return true;
+  }
+  if (!was_plain && LooksLikeYaml11Scalar(s)) {
+    return true;
+  }
+  return NeedsQuotesInBlock(s);
 }
 
 void AppendDoubleQuoted(std::string& out, std::string_view s) {
@@ -553,7 +627,7 @@ void AppendDoubleQuoted(std::string& out, std::string_view s) {
 }
 
 void AppendKey(std::string& out, std::string_view key) {
-  if (key.find('\n') != std::string_view::npos || NeedsQuotes(key)) {
+  if (key.find('\n') != std::string_view::npos || NeedsQuotes(key, false)) {
     AppendDoubleQuoted(out, key);
   } else {
     out += key;
@@ -639,7 +713,7 @@ void AppendScalar(std::string& out, const Value& v, size_t indent) {
     }
   }
   out += ' ';
-  if (NeedsQuotes(s)) {
+  if (NeedsQuotes(s, v.plain)) {
     AppendDoubleQuoted(out, s);
   } else {
     out += s;

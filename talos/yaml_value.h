@@ -1,6 +1,6 @@
 #pragma once
 // talos/: an ordered YAML/JSON value tree, the common ground of strategic merge
-// and RFC 6902 patches. Parsing goes through yaml-cpp (so JSON parses too);
+// and RFC 6902 patches. Parsing goes through libyaml (JSON through nlohmann);
 // emitting is ours, deterministic, in the style talosctl writes (4-space
 // indent), keeping map keys in the order they were first seen.
 
@@ -22,10 +22,11 @@ struct MapEntry;
 // scalar is always a string. Map keys are strings, in insertion order.
 struct Value {
   ValueKind kind = ValueKind::kNull;
-  std::string scalar;           // text of a scalar ("true"/"false" for bools)
-  std::vector<Value> items;     // kSequence
+  std::string scalar;             // text of a scalar ("true"/"false" for bools)
+  std::vector<Value> items;       // kSequence
   std::vector<MapEntry> entries;  // kMap
-  int line = 0;                 // 1-based line in its source; 0 when made in code
+  int line = 0;                   // 1-based line in its source; 0 when made in code
+  bool plain = false;             // a scalar written unquoted in its source
 
   static Value String(std::string s);
   static Value Map();

@@ -547,6 +547,29 @@ TEST(ConfigPatch, OutputIsDeterministicAndKeepsKeyOrder) {
       << a;
 }
 
+// A JSON patch as JSON, tab-indented and compact (not valid YAML 1.1), applies.
+TEST(JsonPatch, JsonTextWithTabs) {
+  std::string out =
+      Apply(kSingle,
+            {"[\n\t{\"op\":\"add\",\"path\":\"/machine/certSANs/-\",\"value\":\"c\"},\n"
+             "\t{\"op\":\"add\",\"path\":\"/machine/kubelet\",\"value\":{\"z\":1,\"a\":true}}\n]"});
+  Value doc = Doc(out);
+  EXPECT_EQ(Scalar(doc, "machine.certSANs.2"), "c");
+  EXPECT_EQ(Get(doc, "machine.kubelet.z")->kind, ValueKind::kInt);
+  EXPECT_EQ(Get(doc, "machine.kubelet.a")->kind, ValueKind::kBool);
+  EXPECT_LT(out.find("z: 1"), out.find("a: true"));  // JSON key order kept
+}
+
+// Unquoted YAML 1.1 words (yes, on) stay unquoted, so Talos reads them as it would have;
+// quoted ones stay quoted.
+TEST(ConfigPatch, PlainScalarsStayPlain) {
+  std::string out = Apply("machine:\n  install:\n    wipe: yes\n    mode: \"on\"\n",
+                          {"machine:\n  install:\n    bootloader: on\n"});
+  EXPECT_THAT(out, HasSubstr("wipe: yes\n"));
+  EXPECT_THAT(out, HasSubstr("mode: \"on\"\n"));
+  EXPECT_THAT(out, HasSubstr("bootloader: on\n"));
+}
+
 // An empty patch (or one with only comments) changes nothing.
 TEST(ConfigPatch, EmptyPatchIsNoOp) {
   std::string once = Apply(kSingle, {"machine: {}\n"});

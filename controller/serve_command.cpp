@@ -17,6 +17,7 @@
 #include "bootserver/http_server.h"
 #include "bootserver/metrics.h"
 #include "bootserver/store_holder.h"
+#include "bootserver/tftp_server.h"
 #include "common/log.h"
 #include "controller/commands.h"
 #include "controller/flags.h"
@@ -54,6 +55,12 @@ void DeclareFlags(FlagSet& flags) {
   flags.String("shutdown-grace", "10s", "on SIGTERM/SIGINT, time in-flight requests get to finish",
                {"IRONBOOT_SHUTDOWN_GRACE"});
   flags.String("threads", "2", "HTTP worker threads", {"IRONBOOT_THREADS"});
+  flags.String("tftp-address", "", "TFTP listen address, e.g. 0.0.0.0:69; off when empty",
+               {"IRONBOOT_TFTP_ADDRESS"});
+  flags.String("tftp-root", "", "directory served over TFTP before Debian's iPXE binaries "
+               "(undionly.kpxe, ipxe.efi)", {"IRONBOOT_TFTP_ROOT"});
+  flags.String("tftp-max-transfers", "64", "concurrent TFTP transfers; more are refused",
+               {"IRONBOOT_TFTP_MAX_TRANSFERS"});
   // Matchbox flags for features ironboot does not have: accepted so an existing
   // unit starts, and warned about.
   for (const char* name : {"rpc-address", "cert-file", "key-file", "ca-file"}) {
@@ -327,6 +334,27 @@ int ServeCommand(Args args) {
   if (auto started = server.Start(); !started) {
     return Die(started.error());
   }
+  std::unique_ptr<bootserver::TftpServer> tftp;
+  if (!flags.Get("tftp-address").empty()) {
+    auto max_transfers = ParseCount("tftp-max-transfers", flags.Get("tftp-max-transfers"), 1, 100000);
+    if (!max_transfers) {
+      return Die(max_transfers.error());
+    }
+    bootserver::TftpOptions tftp_options;
+    tftp_options.address = flags.Get("tftp-address");
+    tftp_options.max_transfers = static_cast<size_t>(*max_transfers);
+    std::optional<fs::path> tftp_root;
+    if (!flags.Get("tftp-root").empty()) {
+      tftp_root = flags.Get("tftp-root");
+    }
+    tftp_options.roots = bootserver::DefaultTftpRoots(tftp_root);
+    tftp = std::make_unique<bootserver::TftpServer>(tftp_options, registry);
+    auto tftp_port = tftp->Start();
+    if (!tftp_port) {
+      return Die(tftp_port.error());
+    }
+    log->info("tftp serving address={} port={}", tftp_options.address, *tftp_port);
+  }
   if (controller) {
     controller->Start();
     log->info("serving address={} port={} repo=\"{}\" state_dir={}", server_options.address,
@@ -354,6 +382,9 @@ int ServeCommand(Args args) {
     break;
   }
   server.Shutdown(*grace);
+  if (tftp) {
+    tftp->Stop();
+  }
   if (watcher) {
     watcher->Stop();
   }

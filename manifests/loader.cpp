@@ -510,6 +510,9 @@ class Loader {
           p.lexically_normal().generic_string();
     }
     const YAML::Node patches = spec["patches"];
+    if (patches.IsDefined()) {
+      r.source().fields["spec.patches"] = r.Pos(patches);
+    }
     if (patches.IsDefined() && r.ExpectMap(patches, "spec.patches")) {
       r.CheckKeys(patches, "spec.patches", {"all", "controlplane", "worker"});
       c.patches_all = Patches(r, patches, "all", "spec.patches");

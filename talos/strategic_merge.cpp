@@ -18,7 +18,9 @@ std::string At(std::string_view source, int line) {
   return out;
 }
 
-bool IsItemSegment(std::string_view seg) { return !seg.empty() && seg.front() == '['; }
+bool IsItemSegment(std::string_view seg) {
+  return !seg.empty() && seg.front() == '[';
+}
 
 }  // namespace
 
@@ -46,13 +48,13 @@ Result<std::string> DocumentId(const Value& doc, std::string_view source) {
     return std::string(kV1Alpha1Id);
   }
   if (av.empty() || k.empty()) {
-    return Fail(ErrorCode::kInvalid, At(source, doc.line) +
-                                         ": a document needs both apiVersion and kind (has " +
-                                         (av.empty() ? "kind \"" + k : "apiVersion \"" + av) +
-                                         "\" only)");
+    return Fail(ErrorCode::kInvalid,
+                At(source, doc.line) + ": a document needs both apiVersion and kind (has " +
+                    (av.empty() ? "kind \"" + k : "apiVersion \"" + av) + "\" only)");
   }
   std::string id = av + "/" + k;
-  if (const Value* name = doc.Find("name"); name != nullptr && name->IsScalar() && !name->IsNull()) {
+  if (const Value* name = doc.Find("name");
+      name != nullptr && name->IsScalar() && !name->IsNull()) {
     id += "/" + name->scalar;
   }
   return id;
@@ -398,11 +400,10 @@ class Merger {
   }
 
   Result<void> Mismatch(const Value& left, const Value& right) {
-    return Fail(ErrorCode::kInvalid, At(source_, right.line) + ": document '" +
-                                         std::string(doc_id_) + "': " +
-                                         (path_.empty() ? std::string("(root)") : path_) +
-                                         ": cannot merge " + KindName(right) + " into " +
-                                         KindName(left));
+    return Fail(ErrorCode::kInvalid,
+                At(source_, right.line) + ": document '" + std::string(doc_id_) +
+                    "': " + (path_.empty() ? std::string("(root)") : path_) + ": cannot merge " +
+                    KindName(right) + " into " + KindName(left));
   }
 
   std::string_view source_;
@@ -475,7 +476,9 @@ Result<void> StrategicMerge(std::vector<Value>& config, std::vector<Value> patch
       if (!id) {
         return std::unexpected(id.error());
       }
-      index.emplace(*id, i);
+      if (!index.emplace(*id, i).second) {
+        return Fail(ErrorCode::kInvalid, "machine config: document '" + *id + "' appears twice");
+      }
     }
     return {};
   };

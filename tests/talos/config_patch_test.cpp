@@ -354,6 +354,15 @@ TEST(StrategicMerge, UnsupportedPatchDirectivesFail) {
   EXPECT_THAT(err, HasSubstr("unsupported \"$patch: replace\""));
 }
 
+// Documents that cannot be identified, or appear twice, are refused with a clear message.
+TEST(StrategicMerge, BadDocumentIdentityFails) {
+  std::string err = ApplyError(kBase, {"machine: {}\n---\nkind: HostnameConfig\nhostname: x\n"});
+  EXPECT_THAT(err, HasSubstr("p1.yaml:3: a document needs both apiVersion and kind"));
+
+  err = ApplyError("version: v1alpha1\n---\nversion: v1alpha1\n", {"machine: {}\n"});
+  EXPECT_THAT(err, HasSubstr("document '/v1alpha1' appears twice"));
+}
+
 // Merging a list into a scalar (a typo'd patch) fails naming the patch, line and path.
 TEST(StrategicMerge, TypeMismatchFails) {
   std::string err = ApplyError(kBase, {"machine:\n  network:\n    hostname: [a, b]\n"});

@@ -22,12 +22,14 @@ Result<std::vector<std::string>> ParsePointer(std::string_view pointer) {
     return tokens;
   }
   if (pointer.front() != '/') {
-    return Fail(ErrorCode::kInvalid, "\"" + std::string(pointer) + "\" is not a JSON Pointer (must start with /)");
+    return Fail(ErrorCode::kInvalid,
+                "\"" + std::string(pointer) + "\" is not a JSON Pointer (must start with /)");
   }
   size_t start = 1;
   while (true) {
     size_t end = pointer.find('/', start);
-    std::string_view raw = pointer.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    std::string_view raw =
+        pointer.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     std::string token;
     token.reserve(raw.size());
     for (size_t i = 0; i < raw.size(); ++i) {
@@ -36,8 +38,8 @@ Result<std::vector<std::string>> ParsePointer(std::string_view pointer) {
           token += raw[i + 1] == '0' ? '~' : '/';
           ++i;
         } else {
-          return Fail(ErrorCode::kInvalid, "\"" + std::string(pointer) +
-                                               "\" has a ~ not followed by 0 or 1");
+          return Fail(ErrorCode::kInvalid,
+                      "\"" + std::string(pointer) + "\" has a ~ not followed by 0 or 1");
         }
       } else {
         token += raw[i];
@@ -115,8 +117,8 @@ class Applier {
   Applier(Value& doc, std::string_view source) : doc_(doc), source_(source) {}
 
   Result<void> Apply(const JsonPatchOp& op, size_t n) {
-    context_ = At(source_, op.line) + ": operation " + std::to_string(n + 1) + " (" + op.op +
-               " " + op.path + ")";
+    context_ = At(source_, op.line) + ": operation " + std::to_string(n + 1) + " (" + op.op + " " +
+               op.path + ")";
     auto path = ParsePointer(op.path);
     if (!path) {
       return Fail(ErrorCode::kInvalid, context_ + ": path " + path.error().message);
@@ -204,7 +206,8 @@ class Applier {
       }
       size_t idx = 0;
       if (!ParseIndex(last, &idx)) {
-        return Error("path " + Prefix(path, path.size()) + ": \"" + last + "\" is not a list index");
+        return Error("path " + Prefix(path, path.size()) + ": \"" + last +
+                     "\" is not a list index");
       }
       if (idx > parent->items.size()) {
         return Error("path " + Prefix(path, path.size()) + ": index " + last +
@@ -267,7 +270,8 @@ class Applier {
 Result<std::vector<JsonPatchOp>> ParseJsonPatch(const Value& list, std::string_view source) {
   std::vector<JsonPatchOp> ops;
   if (!list.IsSequence()) {
-    return Fail(ErrorCode::kInvalid, At(source, list.line) + ": a JSON patch must be a list of operations");
+    return Fail(ErrorCode::kInvalid,
+                At(source, list.line) + ": a JSON patch must be a list of operations");
   }
   ops.reserve(list.items.size());
   for (size_t i = 0; i < list.items.size(); ++i) {
@@ -311,7 +315,8 @@ Result<std::vector<JsonPatchOp>> ParseJsonPatch(const Value& list, std::string_v
     if (op.op == "add" || op.op == "replace" || op.op == "test") {
       const Value* v = item.Find("value");
       if (v == nullptr) {
-        return Fail(ErrorCode::kInvalid, where + " (" + op.op + " " + op.path + "): missing \"value\"");
+        return Fail(ErrorCode::kInvalid,
+                    where + " (" + op.op + " " + op.path + "): missing \"value\"");
       }
       op.value = *v;
     }

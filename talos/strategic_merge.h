@@ -18,11 +18,11 @@ namespace ironboot::talos {
 
 // One `$patch: delete` found in a patch document.
 struct DeleteSelector {
-  std::string doc_id;              // document identity, see DocumentId()
-  std::vector<std::string> path;   // map keys; a list item is "[i]"
+  std::string doc_id;                // document identity, see DocumentId()
+  std::vector<std::string> path;     // map keys; a list item is "[i]"
   std::string item_key, item_value;  // for a list item: the item's first other key/value
-  int line = 0;                    // where the directive is in the patch
-  std::string PathString() const;  // "machine.network.interfaces.[0]"
+  int line = 0;                      // where the directive is in the patch
+  std::string PathString() const;    // "machine.network.interfaces.[0]"
 };
 
 // "apiVersion/kind[/name]"; the v1alpha1 document (no kind) is "/v1alpha1".

@@ -109,7 +109,20 @@ void HttpMetrics::ObserveRequest(std::string_view handler, unsigned code, double
 HttpMetrics::~HttpMetrics() = default;
 
 void HttpMetrics::CountSelection(const std::string& group_id) {
-  selections_.Add({{"group", group_id}}).Increment();
+  prometheus::Counter* counter = nullptr;
+  {
+    std::shared_lock lock(selections_mu_);
+    if (auto it = selection_counters_.find(group_id); it != selection_counters_.end()) {
+      counter = it->second;
+    }
+  }
+  if (counter == nullptr) {
+    // Family::Add is idempotent: racing threads get the same counter.
+    counter = &selections_.Add({{"group", group_id}});
+    std::unique_lock lock(selections_mu_);
+    selection_counters_.emplace(group_id, counter);
+  }
+  counter->Increment();
 }
 
 void HttpMetrics::CountUnmatched(std::string_view handler) {

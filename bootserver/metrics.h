@@ -6,8 +6,10 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -53,6 +55,13 @@ class HttpMetrics {
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<HandlerMetrics>, std::less<>> handlers_;  // guarded by mu_
+
+  // The selection counter of each group id seen so far (never removed, as in
+  // the family), so counting a selection is one string-hash lookup under a
+  // shared lock instead of Family::Add (label-map hash and compare under the
+  // family's mutex), which was 4% of CPU at 10,000 groups.
+  std::shared_mutex selections_mu_;
+  std::unordered_map<std::string, prometheus::Counter*> selection_counters_;  // guarded by selections_mu_
 };
 
 }  // namespace ironboot::bootserver

@@ -43,7 +43,11 @@ struct PatchStep {
 // version/kind/name) and returns the selectors, document by document.
 Result<std::vector<PatchStep>> StripDeletes(std::vector<Value> patch_docs, std::string_view source);
 
-// Applies a strategic merge patch (already parsed) to `config` in place.
+// Applies a strategic merge patch (already parsed) to `config` in place; on
+// error `config` may be partly patched. Deletes aimed at a document the config
+// lacks are ignored (as Talos does); a delete under a path that does not exist
+// fails with "lookup failed"; a list-item delete removes every matching item
+// (Talos removes the first only).
 Result<void> StrategicMerge(std::vector<Value>& config, std::vector<Value> patch_docs,
                             std::string_view source);
 

@@ -15,12 +15,14 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "common/log.h"
@@ -73,11 +75,25 @@ std::string OidHex(const git_oid& oid) {
 std::atomic<int> g_connect_timeout_ms{10000};
 std::atomic<int> g_io_timeout_ms{60000};
 
+// The deadline of one Fetch(): when it passes, every socket the fetch opened
+// is shut down, which also ends waits inside libssh2 (it polls the socket
+// itself, so per-read timeouts do not bound ssh).
+struct FetchWatch {
+  std::mutex mu;
+  std::vector<int> fds;  // guarded by mu
+  bool expired = false;  // guarded by mu
+};
+// The watch of the Fetch() running on this thread (libgit2 creates streams on
+// the thread that called git_remote_fetch).
+thread_local std::shared_ptr<FetchWatch> t_watch;
+
 struct TimeoutStream {
   git_stream parent;
   char* host;
   char* port;
   int s;
+  // Beyond libgit2's layout.
+  std::shared_ptr<FetchWatch> watch;
 };
 
 std::string Endpoint(const TimeoutStream* st) {
@@ -142,8 +158,16 @@ int StreamConnect(git_stream* stream) {
     }
     last_errno = ConnectWithTimeout(fd, a, timeout_ms);
     if (last_errno == 0) {
-      st->s = fd;
       freeaddrinfo(addrs);
+      if (st->watch) {
+        std::lock_guard<std::mutex> lock(st->watch->mu);
+        if (st->watch->expired) {
+          close(fd);
+          return SetNetError("connect to " + Endpoint(st) + " after the fetch deadline");
+        }
+        st->watch->fds.push_back(fd);
+      }
+      st->s = fd;
       return 0;
     }
     close(fd);
@@ -196,6 +220,11 @@ ssize_t StreamWrite(git_stream* stream, const char* data, size_t len, int flags)
 int StreamClose(git_stream* stream) {
   auto* st = reinterpret_cast<TimeoutStream*>(stream);
   if (st->s >= 0) {
+    if (st->watch) {
+      // Unregister before close, so the watchdog never shuts down a reused fd.
+      std::lock_guard<std::mutex> lock(st->watch->mu);
+      std::erase(st->watch->fds, st->s);
+    }
     close(st->s);
     st->s = -1;
   }
@@ -221,6 +250,7 @@ int StreamNew(git_stream** out, const char* host, const char* port) {
   st->host = strdup(host);
   st->port = strdup(port);
   st->s = -1;
+  st->watch = t_watch;
   *out = &st->parent;
   return 0;
 }
@@ -900,8 +930,45 @@ Result<Snapshot> GitSource::Fetch() {
   const char* specs[] = {kHeadsSpec, kTagsSpec};
   git_strarray refspecs{const_cast<char**>(specs), 2};
   git_error_clear();
-  if (int rc = git_remote_fetch(remote->get(), &refspecs, &fetch, "ironboot fetch"); rc != 0) {
+  auto watch = std::make_shared<FetchWatch>();
+  int rc = 0;
+  {
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(done_mu);
+      if (done_cv.wait_for(lock, options_.fetch_timeout, [&] { return done; })) {
+        return;
+      }
+      std::lock_guard<std::mutex> watch_lock(watch->mu);
+      watch->expired = true;
+      for (int fd : watch->fds) {
+        shutdown(fd, SHUT_RDWR);
+      }
+    });
+    t_watch = watch;
+    rc = git_remote_fetch(remote->get(), &refspecs, &fetch, "ironboot fetch");
+    t_watch.reset();
+    {
+      std::lock_guard<std::mutex> lock(done_mu);
+      done = true;
+    }
+    done_cv.notify_one();
+    watchdog.join();
+  }
+  bool expired = false;
+  {
+    std::lock_guard<std::mutex> lock(watch->mu);
+    expired = watch->expired;
+  }
+  if (rc != 0) {
     std::string detail = LastGitError();
+    if (expired) {
+      return Fail(ErrorCode::kUnavailable, "fetch " + url + ": no complete answer within " +
+                                               std::to_string(options_.fetch_timeout.count()) +
+                                               " ms (fetch_timeout): " + detail);
+    }
     if (ctx.error) {
       return std::unexpected(ctx.error->Wrap("fetch " + url));
     }

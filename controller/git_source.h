@@ -61,6 +61,10 @@ struct GitSourceOptions {
   // Network timeouts (process-wide, see SetGitNetworkTimeouts).
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds io_timeout{std::chrono::seconds(60)};
+  // The whole network part of one Fetch(); past it, its connections are shut
+  // down and the fetch fails with kUnavailable. Per source. It is what bounds
+  // ssh, whose reads libssh2 waits for without a timeout.
+  std::chrono::milliseconds fetch_timeout{std::chrono::minutes(10)};
 };
 
 class GitSource final : public Source {

@@ -549,6 +549,43 @@ TEST_F(GitSourceTest, SilentRemoteTimesOut) {
   EXPECT_LT(elapsed, 3s);
 }
 
+// A silent remote over ssh (libssh2 waits on the socket with no timeout of
+// its own) and over git:// with a long read timeout: the fetch deadline
+// shuts the connection down and the fetch fails with kUnavailable.
+TEST_F(GitSourceTest, FetchDeadlineBoundsSilentSshAndGitRemotes) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 8), 0);  // never accepted, never answers
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  WriteFile(tmp_ / "known_hosts", "");
+
+  for (std::string url : std::vector<std::string>{"ssh://git@127.0.0.1:" + port + "/cluster.git",
+                                                  "git://127.0.0.1:" + port + "/cluster.git"}) {
+    SCOPED_TRACE(url);
+    GitSourceOptions options = Opts(url, "main");
+    options.fetch_timeout = 500ms;
+    if (url.starts_with("ssh")) {
+      options.credentials.ssh_known_hosts_file = tmp_ / "known_hosts";
+    }
+    auto source = MakeSource(options);
+    auto start = std::chrono::steady_clock::now();
+    auto result = source->Fetch();
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, ErrorCode::kUnavailable);
+    EXPECT_THAT(result.error().message,
+                HasSubstr("fetch " + url + ": no complete answer within 500 ms (fetch_timeout)"));
+    EXPECT_GE(elapsed, 500ms);
+    EXPECT_LT(elapsed, 3s);
+  }
+  close(fd);
+}
+
 // A remote that does not complete the TCP handshake (its accept queue is
 // full, so the kernel drops our SYN) fails with kUnavailable after the connect
 // timeout instead of waiting for the kernel's minutes-long SYN retries.

@@ -17,6 +17,8 @@ packages=(
   ipxe tftp-hpa atftp
   # git source tests: smart HTTP (lighttpd runs git http-backend as CGI, TLS), ssh-keygen, sshd
   lighttpd lighttpd-mod-openssl openssh-client openssh-server
+  # end-to-end network boot (tests/e2e): QEMU with iPXE NIC ROMs, busybox initramfs
+  qemu-system-x86 ipxe-qemu busybox-static cpio
 )
 
 missing=()

@@ -314,7 +314,14 @@ class Loader {
       if (!api.IsDefined() || !api.IsScalar() || !api.Scalar().starts_with("ironboot.dev/")) {
         continue;  // a patch, a base config or someone else's file
       }
-      LoadDocument(path, doc);
+      try {
+        LoadDocument(path, doc);
+      } catch (const YAML::Exception& e) {
+        // A shape the checks above did not foresee: report it, never crash.
+        auto m = doc.Mark();
+        diags_.Error(Position{path, m.line + 1, m.column + 1}, "",
+                     std::string("cannot read this document: ") + e.what());
+      }
     }
   }
 

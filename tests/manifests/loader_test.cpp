@@ -371,3 +371,38 @@ TEST(LoadTest, RawMatchboxFiles) {
 
 }  // namespace
 }  // namespace ironboot::manifests
+
+namespace ironboot::manifests {
+namespace {
+
+// Documents of the wrong shape everywhere give diagnostics, never a crash.
+TEST(LoadTest, WrongShapesAreDiagnosedNotFatal) {
+  const char* docs[] = {
+      "apiVersion: ironboot.dev/v1alpha1\nkind: Machine\nmetadata: x\nspec: [1, 2]\n",
+      "apiVersion: ironboot.dev/v1alpha1\nkind: Machine\nmetadata: {name: a}\nspec:\n"
+      "  role: {x: 1}\n  macs: {a: b}\n  patches: nope\n  kernelArgs: [[1]]\n"
+      "  installDiskSelector: [1]\n  paused: maybe\n",
+      "apiVersion: ironboot.dev/v1alpha1\nkind: Cluster\nmetadata: {name: c}\nspec:\n"
+      "  patches: [a]\n  baseConfigs: x\n  upgrade: [1]\n  kernelArgs: x\n",
+      "apiVersion: ironboot.dev/v1alpha1\nkind: TalosRelease\nmetadata: {name: r}\nspec:\n"
+      "  version: [v1]\n  kernel: x\n",
+      "apiVersion: ironboot.dev/v1alpha1\nkind: [Machine]\n",
+      "apiVersion: ironboot.dev/v1alpha1\n? [complex, key]\n: value\nkind: Machine\n",
+  };
+  for (const char* doc : docs) {
+    auto files = test::ValidRepo();
+    files["odd.yaml"] = doc;
+    auto state = Load(files);
+    ASSERT_FALSE(state) << doc;
+    EXPECT_THAT(state.error().ToString(), HasSubstr("odd.yaml:")) << doc;
+  }
+  auto files = test::ValidRepo();
+  files["odd.yaml"] = std::string(docs[1]);
+  std::string out = test::LoadDiagnostics(files);
+  EXPECT_THAT(out, HasSubstr("spec.role: want a string, got a map"));
+  EXPECT_THAT(out, HasSubstr("spec.macs: want a list of strings, got a map"));
+  EXPECT_THAT(out, HasSubstr("spec.paused: \"maybe\" is not a boolean (want true or false)"));
+}
+
+}  // namespace
+}  // namespace ironboot::manifests

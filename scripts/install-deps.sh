@@ -17,8 +17,10 @@ packages=(
   ipxe tftp-hpa atftp
   # git source tests: smart HTTP (lighttpd runs git http-backend as CGI, TLS), ssh-keygen, sshd
   lighttpd lighttpd-mod-openssl openssh-client openssh-server
-  # end-to-end network boot (tests/e2e): QEMU with iPXE NIC ROMs, busybox initramfs
-  qemu-system-x86 ipxe-qemu busybox-static cpio
+  # JSON Schema validator tests: the official JSON Schema Test Suite
+  json-schema-test-suite
+  # end-to-end network boot (tests/e2e): QEMU with iPXE NIC ROMs, UEFI firmware, busybox initramfs
+  qemu-system-x86 ipxe-qemu ovmf busybox-static cpio
 )
 
 missing=()

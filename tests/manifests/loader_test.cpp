@@ -406,3 +406,41 @@ TEST(LoadTest, WrongShapesAreDiagnosedNotFatal) {
 
 }  // namespace
 }  // namespace ironboot::manifests
+
+namespace ironboot::manifests {
+namespace {
+
+// Fields that exclude each other, a bad Kubernetes version and duplicate releases.
+TEST(LoadTest, ExclusiveFieldsAndDuplicateReleases) {
+  auto files = test::ValidRepo();
+  files["machines/w1.yaml"] =
+      "apiVersion: ironboot.dev/v1alpha1\nkind: Machine\nmetadata: {name: w1}\nspec:\n"
+      "  role: worker\n  mac: 00:00:00:00:00:04\n  macs: [00:00:00:00:00:05]\n"
+      "  installDisk: /dev/sda\n  installDiskSelector: {size: 4GB}\n";
+  files["cluster.yaml"] = std::string(test::kClusterYaml) +
+                          "---\napiVersion: ironboot.dev/v1alpha1\nkind: TalosRelease\nmetadata:\n"
+                          "  name: again\nspec:\n  version: v1.11.3\n";
+  files["k.yaml"] =
+      "apiVersion: ironboot.dev/v1alpha1\nkind: TalosRelease\nmetadata: {name: v1.11.3}\n"
+      "spec: {version: v1.12.0}\n";
+  std::string out = test::LoadDiagnostics(files);
+  EXPECT_THAT(out, HasSubstr("machines/w1.yaml:7:9: spec.macs: set either spec.mac or spec.macs, "
+                             "not both"));
+  EXPECT_THAT(out, HasSubstr("machines/w1.yaml:9:24: spec.installDiskSelector: set either "
+                             "spec.installDisk or spec.installDiskSelector, not both"));
+  EXPECT_THAT(out, HasSubstr("cluster.yaml:25:12: spec.version: TalosRelease \"v1.11.3/amd64\" is "
+                             "defined twice (also \"v1.11.3\" at cluster.yaml:13)"));
+  EXPECT_THAT(out, HasSubstr("k.yaml:1:1: metadata.name: TalosRelease name \"v1.11.3\" is used "
+                             "twice (also at cluster.yaml:13)"));
+
+  files = test::ValidRepo();
+  std::string cluster = test::kClusterYaml;
+  cluster.insert(cluster.find("  subnet:"), "  kubernetesVersion: latest\n");
+  files["cluster.yaml"] = cluster;
+  EXPECT_THAT(test::LoadDiagnostics(files),
+              HasSubstr("cluster.yaml:9:22: spec.kubernetesVersion: \"latest\" is not a Kubernetes "
+                        "version (want MAJOR.MINOR.PATCH, e.g. 1.34.1)"));
+}
+
+}  // namespace
+}  // namespace ironboot::manifests

@@ -32,12 +32,25 @@ std::map<std::string, std::pair<uintmax_t, fs::file_time_type>> Fingerprint(cons
   return out;
 }
 
+// Watches the data dir and its subdirectories (those that exist now).
+void AddWatches(int ifd, const fs::path& root) {
+  if (ifd < 0) {
+    return;
+  }
+  inotify_add_watch(ifd, root.c_str(), kWatchMask);
+  for (const char* sub : kSubdirs) {
+    inotify_add_watch(ifd, (root / sub).c_str(), kWatchMask);
+  }
+}
+
 }  // namespace
 
 DataDirWatcher::DataDirWatcher(fs::path data_path, StoreHolder* holder, HttpMetrics* metrics)
     : data_path_(std::move(data_path)), holder_(holder), metrics_(metrics) {}
 
-DataDirWatcher::~DataDirWatcher() { Stop(); }
+DataDirWatcher::~DataDirWatcher() {
+  Stop();
+}
 
 Result<void> DataDirWatcher::Reload() {
   static auto log = Logger("store");
@@ -56,17 +69,25 @@ Result<void> DataDirWatcher::Reload() {
   metrics_->CountReload(true);
   holder_->Publish(store);
   generation_.fetch_add(1);
-  log->info("loaded data_path={} groups={} profiles={} problems={} duration_ms={:.1f}",
-            data_path_.string(), store->group_count(), store->profile_count(),
-            store->problems().size(),
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  log->info(
+      "loaded data_path={} groups={} profiles={} problems={} duration_ms={:.1f}",
+      data_path_.string(), store->group_count(), store->profile_count(), store->problems().size(),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   return {};
 }
 
 void DataDirWatcher::Start() {
   stop_ = false;
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  thread_ = std::thread([this] { Run(); });
+  // Watches are set up before Start returns, so a change made right after it
+  // (or a directory created then) is never missed.
+  int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (ifd < 0) {
+    Logger("store")->warn("inotify unavailable ({}); polling {} every second", strerror(errno),
+                          data_path_.string());
+  }
+  AddWatches(ifd, data_path_);
+  thread_ = std::thread([this, ifd] { Run(ifd); });
 }
 
 void DataDirWatcher::Stop() {
@@ -84,23 +105,7 @@ void DataDirWatcher::Stop() {
   }
 }
 
-void DataDirWatcher::Run() {
-  static auto log = Logger("store");
-  int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  auto add_watches = [&] {
-    if (ifd < 0) {
-      return;
-    }
-    inotify_add_watch(ifd, data_path_.c_str(), kWatchMask);
-    for (const char* sub : kSubdirs) {
-      inotify_add_watch(ifd, (data_path_ / sub).c_str(), kWatchMask);
-    }
-  };
-  if (ifd < 0) {
-    log->warn("inotify unavailable ({}); polling {} every second", strerror(errno),
-              data_path_.string());
-  }
-  add_watches();
+void DataDirWatcher::Run(int ifd) {
   auto fingerprint = ifd < 0 ? Fingerprint(data_path_) : decltype(Fingerprint(data_path_)){};
   char buf[16 * 1024];
   while (!stop_) {
@@ -129,8 +134,10 @@ void DataDirWatcher::Run() {
       } while (std::chrono::steady_clock::now() < deadline && !stop_);
     }
     if (changed && !stop_) {
+      // Watch first, then load: a subdirectory created (or replaced) since
+      // the last load is watched before it is read, so no write in it is missed.
+      AddWatches(ifd, data_path_);
       (void)Reload();
-      add_watches();  // subdirectories may have been created or replaced
     }
   }
   if (ifd >= 0) {

@@ -34,7 +34,7 @@ class DataDirWatcher {
   uint64_t generation() const { return generation_.load(); }
 
  private:
-  void Run();
+  void Run(int inotify_fd);  // takes ownership of inotify_fd (-1: poll instead)
 
   // Constant after construction.
   const std::filesystem::path data_path_;

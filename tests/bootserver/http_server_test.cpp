@@ -610,6 +610,49 @@ TEST_F(HttpServerTest, MetricsMoveWithTraffic) {
   EXPECT_EQ(Sample(m, "ironboot_store_reloads_total", {{"result", "error"}}), 1);
 }
 
+// HTTP/1.0 gets a 1.0 answer and the connection closed; pipelined 1.1
+// requests on one connection are answered in order.
+TEST_F(HttpServerTest, Http10AndPipelining) {
+  StartServer();
+  std::string old = Raw(port_, "GET / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << old;
+  EXPECT_EQ(old.substr(old.size() - 9), "matchbox\n");
+  std::string two =
+      Raw(port_,
+          "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+          "GET /ipxe?mac=52:54:00:ab:cd:ef HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  size_t first = two.find("matchbox\n");
+  size_t second = two.find(kIpxe);
+  EXPECT_NE(first, std::string::npos) << two;
+  EXPECT_NE(second, std::string::npos) << two;
+  EXPECT_LT(first, second);
+}
+
+// A malformed request gets 400 and a body over the limit 413; both close the connection.
+TEST_F(HttpServerTest, MalformedRequestAndBodyLimit) {
+  StartServer(ServerOptions{.body_limit = 1000});
+  std::string bad = Raw(port_, "NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(bad.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << bad;
+  std::string big = Raw(port_, "POST /ipxe HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
+                                   std::string(5000, 'x'));
+  EXPECT_EQ(big.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0), 0u) << big;
+  EXPECT_NE(big.find("limit 1000 bytes"), std::string::npos) << big;
+}
+
+// Shutdown closes idle keep-alive connections at once instead of waiting out the grace.
+TEST_F(HttpServerTest, ShutdownClosesIdleConnectionsAtOnce) {
+  StartServer();
+  RawConn idle(port_);
+  idle.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(idle.ReadResponse(5s).find("matchbox\n"), std::string::npos);
+  auto start = Clock::now();
+  server_->Shutdown(10s);
+  EXPECT_LT(Clock::now() - start, 2s);
+  idle.ReadUntilClose(2s);
+  EXPECT_TRUE(idle.closed());
+  EXPECT_FALSE(RawConn(port_).connected());
+}
+
 // A bad listen address is refused naming it; a taken port is kUnavailable.
 TEST_F(HttpServerTest, StartErrorsNameTheAddress) {
   HttpServer bad(ServerOptions{.address = "nonsense"}, handler_.get());

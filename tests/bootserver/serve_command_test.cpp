@@ -246,6 +246,58 @@ TEST(ServeCommandTest, SigtermDrainsAndExitsZero) {
   EXPECT_NE(p.Output().find("stopped"), std::string::npos) << p.Output();
 }
 
+// SIGHUP reloads the data dir at once; SIGINT drains and exits 0 like SIGTERM.
+TEST(ServeCommandTest, SighupReloadsSigintExitsZero) {
+  TempDir dir;
+  WriteDataDir(dir.path());
+  int port = testutil::FreePort();
+  Process p({kBinary, "serve", "-address=127.0.0.1:" + std::to_string(port),
+             "-data-path=" + dir.path().string()});
+  ASSERT_TRUE(WaitFor([&] { return Serving(port) || !p.Running(); }, 10s)) << p.Output();
+  ASSERT_TRUE(p.Signal(SIGHUP));
+  EXPECT_TRUE(
+      WaitFor([&] { return p.Output().find("SIGHUP: reloading") != std::string::npos; }, 5s))
+      << p.Output();
+  EXPECT_TRUE(p.Running());
+  EXPECT_EQ(HttpGet(port, "/ipxe?mac=52:54:00:ab:cd:ef").body, kScript);
+  ASSERT_TRUE(p.Signal(SIGINT));
+  auto status = p.Wait(10s);
+  ASSERT_TRUE(status.has_value()) << p.Output();
+  EXPECT_EQ(*status, 0) << p.Output();
+  EXPECT_NE(p.Output().find("signal=SIGINT: draining"), std::string::npos) << p.Output();
+}
+
+// -log-level=warn (or MATCHBOX_LOG_LEVEL) silences the info-level access log;
+// Matchbox's gRPC flags are accepted with a warning so an old unit still starts.
+TEST(ServeCommandTest, LogLevelAndIgnoredGrpcFlags) {
+  TempDir dir;
+  WriteDataDir(dir.path());
+  int port = testutil::FreePort();
+  Process p({kBinary, "serve", "-address=127.0.0.1:" + std::to_string(port),
+             "-data-path=" + dir.path().string(), "-rpc-address=127.0.0.1:8081",
+             "-cert-file=/etc/matchbox/server.crt"},
+            {{"MATCHBOX_LOG_LEVEL", "warn"}});
+  ASSERT_TRUE(WaitFor([&] { return Serving(port) || !p.Running(); }, 10s)) << p.Output();
+  EXPECT_EQ(HttpGet(port, "/ipxe?mac=52:54:00:ab:cd:ef").body, kScript);
+  ASSERT_TRUE(p.Signal(SIGTERM));
+  ASSERT_TRUE(p.Wait(10s).has_value());
+  std::string out = p.Output();
+  EXPECT_NE(out.find("flag -rpc-address is ignored"), std::string::npos) << out;
+  EXPECT_NE(out.find("flag -cert-file is ignored"), std::string::npos) << out;
+  EXPECT_EQ(out.find("method=GET"), std::string::npos) << out;
+}
+
+// --help exits 0 and lists each Matchbox flag with its MATCHBOX_* variable.
+TEST(ServeCommandTest, HelpListsFlagsAndEnvironment) {
+  auto r = testutil::Run({kBinary, "serve", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (const char* want :
+       {"-address", "MATCHBOX_ADDRESS", "-data-path", "MATCHBOX_DATA_PATH", "-assets-path",
+        "MATCHBOX_ASSETS_PATH", "-log-level", "MATCHBOX_LOG_LEVEL"}) {
+    EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
+  }
+}
+
 // Serving examples/matchbox answers the seed's first control plane (MAC
 // 00:23:24:e7:29:40) with profile cp-1.11.3-1's script and serves its assets.
 TEST(ServeCommandTest, ServesSeedExample) {

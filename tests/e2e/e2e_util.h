@@ -30,7 +30,7 @@ struct StandInRelease {
   std::string initramfs_sha512;
 };
 
-// Builds a release under `out_dir` with the kernel cache in IRONBOOT_E2E_CACHE_DIR.
+// Builds (or reuses) a release in `out_dir` with the kernel cache in IRONBOOT_E2E_CACHE_DIR.
 // On failure returns nullopt and puts the script's output in `error`.
 std::optional<StandInRelease> BuildRelease(const std::filesystem::path& out_dir,
                                            const std::string& marker, std::string& error);

@@ -16,6 +16,8 @@
 # Usage: make_initramfs.sh CACHE_DIR OUT_DIR BUILD_MARKER
 # Writes OUT_DIR/vmlinuz and OUT_DIR/initramfs.img (gzip newc cpio). BUILD_MARKER
 # ([A-Za-z0-9._-]+) is baked into /init so two builds differ in content and sha512.
+# An OUT_DIR built before by this same script (and kernel) is left as it is.
+# Concurrent runs (ctest -j) serialize on a lock in CACHE_DIR.
 # Needs: apt-get, dpkg-deb, busybox-static, cpio, gzip.
 set -euo pipefail
 
@@ -41,6 +43,8 @@ if ldd "$busybox" >/dev/null 2>&1; then
 fi
 mkdir -p "$cache" "$out"
 cache=$(cd "$cache" && pwd)
+exec 9>"$cache/.lock"
+flock 9
 
 # The kernel package linux-image-amd64 depends on, extracted once into the cache
 # (only the kernel and the NIC modules: the whole package is ~400 MB unpacked).
@@ -74,6 +78,12 @@ if [ ! -f "$cache/kernel.done" ]; then
   rm -rf "$cache/deb"
   touch "$cache/kernel.done"
 fi
+stamp="$out/.built-$marker"
+if [ -f "$stamp" ] && [ "$stamp" -nt "$0" ] && [ "$stamp" -nt "$cache/kernel.done" ] &&
+   [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.img" ]; then
+  exit 0
+fi
+rm -f "$out"/.built-*
 kernel=$(ls "$cache"/root/boot/vmlinuz-* | head -1)
 moddir=$(ls -d "$cache"/root/lib/modules/* | head -1)
 
@@ -160,3 +170,4 @@ chmod 755 "$stage/init"
 (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible | gzip -9n) >"$out/initramfs.img.tmp"
 mv "$out/initramfs.img.tmp" "$out/initramfs.img"
 cp "$kernel" "$out/vmlinuz"
+touch "$stamp"

@@ -93,10 +93,10 @@ class NetworkBootTest : public ::testing::Test {
     if (!skip_reason_->empty()) {
       return;
     }
-    dir_ = new testutil::TempDir();
     std::string error;
     for (const char* marker : {"release-a", "release-b"}) {
-      auto built = BuildRelease(dir_->path() / marker, marker, error);
+      auto built =
+          BuildRelease(fs::path(IRONBOOT_E2E_CACHE_DIR) / "releases" / marker, marker, error);
       if (!built) {
         build_error_ = new std::string(error);
         return;
@@ -105,8 +105,6 @@ class NetworkBootTest : public ::testing::Test {
     }
   }
   static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
     delete skip_reason_;
     skip_reason_ = nullptr;
     delete build_error_;
@@ -225,13 +223,11 @@ spec:
 
   static std::string* skip_reason_;
   static std::string* build_error_;
-  static testutil::TempDir* dir_;
   static std::vector<StandInRelease> releases_;
 };
 
 std::string* NetworkBootTest::skip_reason_ = nullptr;
 std::string* NetworkBootTest::build_error_ = nullptr;
-testutil::TempDir* NetworkBootTest::dir_ = nullptr;
 std::vector<StandInRelease> NetworkBootTest::releases_;
 
 // Matchbox mode, virtio-net: the guest chains /boot.ipxe -> /ipxe with its MAC
@@ -425,6 +421,23 @@ TEST_F(NetworkBootTest, GitOpsUefiGuestBootsThroughTheEfiStub) {
   int ipxe = Find(lines, "/ipxe?uuid=");
   ASSERT_GE(ipxe, 0);
   EXPECT_NE(lines[ipxe].target.find("arch=x86_64"), std::string::npos) << lines[ipxe].raw;
+}
+
+// make_initramfs.sh refuses a marker that would break /init or a path, and
+// wrong arguments, saying what it expects (runs without QEMU).
+TEST(MakeInitramfsTest, RejectsBadArguments) {
+  const std::string script = std::string(IRONBOOT_SOURCE_DIR) + "/tests/e2e/make_initramfs.sh";
+  testutil::TempDir dir;
+  auto bad = testutil::Run({script, (dir / "cache").string(), (dir / "out").string(), "a b;$(x)"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("BUILD_MARKER \"a b;$(x)\" must match [A-Za-z0-9._-]+"),
+            std::string::npos)
+      << bad.output;
+  auto usage = testutil::Run({script, (dir / "cache").string()});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_NE(usage.output.find("usage: "), std::string::npos) << usage.output;
+  EXPECT_NE(usage.output.find("CACHE_DIR OUT_DIR BUILD_MARKER"), std::string::npos) << usage.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
 }  // namespace

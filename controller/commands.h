@@ -11,8 +11,11 @@ namespace ironboot::controller {
 using Args = std::span<const std::string>;
 
 int ServeCommand(Args args);
+int PlanCommand(Args args);
 int MachineconfigCommand(Args args);
 int ValidateCommand(Args args);
 int RenderCommand(Args args);
+int SecretsCommand(Args args);
+int TalosconfigCommand(Args args);
 
 }  // namespace ironboot::controller

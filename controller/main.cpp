@@ -23,6 +23,10 @@ constexpr Command kCommands[] = {
      ironboot::controller::MachineconfigCommand},
     {"validate", "check a cluster repo dir offline (for its CI)", ironboot::controller::ValidateCommand},
     {"render", "render a cluster repo dir to a Matchbox data dir", ironboot::controller::RenderCommand},
+    {"plan", "show what a revision changes per machine (against a dir, a commit or a server)",
+     ironboot::controller::PlanCommand},
+    {"secrets", "generate a Talos secrets bundle (secrets gen --out FILE)", ironboot::controller::SecretsCommand},
+    {"talosconfig", "write a talosconfig (os:admin client cert) from a secrets bundle", ironboot::controller::TalosconfigCommand},
 };
 
 void Usage(FILE* out) {

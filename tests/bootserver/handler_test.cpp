@@ -180,6 +180,11 @@ TEST_F(HandlerTest, MissingProfileIs404WithoutFallThrough) {
     Expect404(r);
     EXPECT_EQ(r.group, "dangling") << path;
   }
+  // /metadata needs no profile (as in Matchbox): the group's variables are served.
+  Reply meta = Get("/metadata?mac=52:54:00:00:00:99");
+  EXPECT_EQ(meta.res.result(), http::status::ok);
+  EXPECT_EQ(meta.group, "dangling");
+  EXPECT_NE(meta.res.body().find("MAC=52:54:00:00:00:99\n"), std::string::npos) << meta.res.body();
 }
 
 // Without any matching group (no default) /ipxe, /grub, /metadata, /generic are

@@ -117,21 +117,24 @@ void GitOpsController::Publish(reconcilers::PublishedPlan plan, bool save) {
     http_metrics_->SetStore(store->group_count(), store->profile_count(), store->problems().size());
     http_metrics_->CountReload(true);
   }
-  holder_->Publish(store);
-  if (save) {
-    if (auto saved = SavePlan(plan, PlanFile(options_.state_dir)); !saved) {
-      log->error("published rev={} but could not save it as the last good plan: {}", plan.revision,
-                 saved.error().message);
-    }
-  }
+  // /status must show what /readyz and /ipxe serve: update it with the swap,
+  // before the (fsync-slow) save.
+  auto published = std::make_shared<const reconcilers::PublishedPlan>(std::move(plan));
   std::string previous;
   {
     std::lock_guard lock(mu_);
+    holder_->Publish(store);
     if (served_) {
       previous = served_->revision;
     }
-    served_ = std::make_shared<const reconcilers::PublishedPlan>(std::move(plan));
+    served_ = published;
     published_at_ = Rfc3339(clock_->Now());
+  }
+  if (save) {
+    if (auto saved = SavePlan(*published, PlanFile(options_.state_dir)); !saved) {
+      log->error("published rev={} but could not save it as the last good plan: {}",
+                 published->revision, saved.error().message);
+    }
   }
   if (!previous.empty() && previous != ServedRevision()) {
     metrics_.revision.Remove(&metrics_.revision.Add({{"revision", previous}}));
@@ -141,7 +144,7 @@ void GitOpsController::Publish(reconcilers::PublishedPlan plan, bool save) {
   metrics_.durations.Add({{"reconciler", "boot"}}, ReconcileBuckets())
       .Observe(Seconds(std::chrono::steady_clock::now() - start));
   log->info("published rev={} groups={} profiles={} machines={}", ServedRevision(),
-            store->group_count(), store->profile_count(), served_->plan.machines.size());
+            store->group_count(), store->profile_count(), published->plan.machines.size());
 }
 
 void GitOpsController::Reject(const std::string& revision, const manifests::Diagnostics& diags) {

@@ -145,7 +145,7 @@ BootHandler::Selection BootHandler::Select(const HttpRequest& req, std::string_v
   }
   metrics_->CountSelection(sel.group->id);
   if (need_profile) {
-    sel.profile = sel.store->FindProfile(sel.group->profile);
+    sel.profile = sel.store->ProfileOf(sel.group);
   }
   return sel;
 }
@@ -157,7 +157,7 @@ Reply BootHandler::Ipxe(const HttpRequest& req) const {
     r.group = sel.group ? sel.group->id : "";
     return r;
   }
-  Reply r = TextReply(http::status::ok, IpxeScript(*sel.profile));
+  Reply r = TextReply(http::status::ok, sel.store->IpxeScriptOf(sel.profile));
   r.group = sel.group->id;
   return r;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "bootserver/mac.h"
+#include "bootserver/render.h"
 
 namespace ironboot::bootserver {
 namespace fs = std::filesystem;
@@ -261,6 +262,16 @@ std::shared_ptr<const Store> Store::Build(StoreContent content,
                                       "\", which does not exist; matching machines get 404"});
     }
     store->ordered_.push_back(g);
+  }
+  store->group_profile_.resize(c.groups.size(), nullptr);
+  for (size_t i = 0; i < c.groups.size(); ++i) {
+    if (auto it = store->profiles_.find(c.groups[i].profile); it != store->profiles_.end()) {
+      store->group_profile_[i] = it->second;
+    }
+  }
+  store->ipxe_scripts_.reserve(c.profiles.size());
+  for (const auto& p : c.profiles) {
+    store->ipxe_scripts_.push_back(IpxeScript(p));
   }
   for (uint32_t pos = 0; pos < store->ordered_.size(); ++pos) {
     const Group* g = store->ordered_[pos];

@@ -45,6 +45,15 @@ class Store {
   const Group* Select(const Labels& labels) const;
 
   const Profile* FindProfile(std::string_view id) const;
+  // The profile `group` names, or nullptr; O(1). `group` must come from Select().
+  const Profile* ProfileOf(const Group* group) const {
+    return group_profile_[static_cast<size_t>(group - content_.groups.data())];
+  }
+  // The iPXE script of `profile`, rendered once when the store was built. O(1).
+  // `profile` must come from this store.
+  const std::string& IpxeScriptOf(const Profile* profile) const {
+    return ipxe_scripts_[static_cast<size_t>(profile - content_.profiles.data())];
+  }
   const std::string* FindGenericTemplate(std::string_view id) const;
   // `mac` normalised (lowercase, colons).
   const std::string* FindMachineConfig(std::string_view mac) const;
@@ -68,6 +77,8 @@ class Store {
   // Positions in ordered_ of groups without a "mac" selector (incl. the default group).
   std::vector<uint32_t> without_mac_;
   std::unordered_map<std::string, const Profile*> profiles_;
+  std::vector<const Profile*> group_profile_;  // by index in content_.groups
+  std::vector<std::string> ipxe_scripts_;      // by index in content_.profiles
 };
 using StorePtr = std::shared_ptr<const Store>;
 

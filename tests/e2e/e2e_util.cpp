@@ -122,7 +122,8 @@ std::vector<AccessLine> ParseAccessLog(const std::string& log) {
 }
 
 GuestResult BootGuest(int port, Nic nic, const std::string& mac, std::chrono::seconds timeout,
-                      Firmware firmware, const std::function<bool()>& stop) {
+                      Firmware firmware,
+                      const std::function<bool(const std::string& serial)>& stop) {
   testutil::TempDir dir;
   const fs::path serial = dir / "serial.log";
   const std::string device = nic == Nic::kVirtio ? "virtio-net-pci" : "e1000";
@@ -149,7 +150,7 @@ GuestResult BootGuest(int port, Nic nic, const std::string& mac, std::chrono::se
       result.exit_code = *status;
       break;
     }
-    if (stop && stop()) {
+    if (stop && stop(fs::exists(serial) ? testutil::ReadFile(serial) : "")) {
       break;
     }
   }

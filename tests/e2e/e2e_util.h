@@ -83,10 +83,11 @@ struct GuestResult {
 
 // PXE-boots a QEMU guest (TCG, -no-reboot) whose NIC ROM chains
 // http://10.0.2.2:<port>/boot.ipxe and waits until it powers off or `stop`
-// returns true (polled) or `timeout` passes; then QEMU is killed.
+// (polled with the serial console so far) returns true or `timeout` passes;
+// then QEMU is killed.
 GuestResult BootGuest(int port, Nic nic, const std::string& mac, std::chrono::seconds timeout,
                       Firmware firmware = Firmware::kBios,
-                      const std::function<bool()>& stop = nullptr);
+                      const std::function<bool(const std::string& serial)>& stop = nullptr);
 
 // The guest's marker line ("IRONBOOT-E2E: config ..."), or "" if none.
 std::string MarkerLine(const std::string& serial);

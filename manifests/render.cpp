@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 #include "manifests/matchbox_json.h"
 #include "talos/config_patch.h"
+#include "talos/strategic_merge.h"
 
 namespace ironboot::manifests {
 
@@ -40,12 +42,60 @@ constexpr size_t kMacExpansionGrowth = 4;
 // the same for every machine of the role, so it is patched once.
 struct RoleConfig {
   std::string yaml;
+  // `yaml` parsed once; each machine patches a copy (parsing the emitted text,
+  // not reusing the patched tree, keeps the output what re-parsing gives).
+  Result<std::vector<talos::Value>> docs;
   // How the machine's address finds its interface when the Machine names
   // none: the first entry of machine.network.interfaces (the seed's
   // `interfaces[0]`), by name or by deviceSelector.
   std::string first_interface;
   nlohmann::ordered_json first_device_selector;  // null when none
+  talos::Value first_device_selector_value;      // the same as a Value
 };
+
+// A JSON value as ParseYamlDocuments reads JSON text (strings and booleans
+// only: what a device selector holds).
+talos::Value SelectorValue(const nlohmann::ordered_json& j) {
+  if (j.is_object()) {
+    talos::Value v = talos::Value::Map();
+    for (const auto& [key, value] : j.items()) {
+      v.entries.push_back(talos::MapEntry{key, SelectorValue(value)});
+    }
+    return v;
+  }
+  if (j.is_boolean()) {
+    talos::Value v;
+    v.kind = talos::ValueKind::kBool;
+    v.scalar = j.get<bool>() ? "true" : "false";
+    return v;
+  }
+  return talos::Value::String(j.get<std::string>());
+}
+
+// Each distinct patch text parsed once; the same text is shared by many
+// machines. Failed parses are not kept: they are parsed again with the
+// patch's own source so that the message names it.
+class PatchCache {
+ public:
+  Result<const talos::ParsedPatch*> Get(const talos::Patch& patch) {
+    auto it = parsed_.find(patch.content);
+    if (it == parsed_.end()) {
+      auto parsed = talos::ParsePatch(patch);
+      if (!parsed) {
+        return std::unexpected(parsed.error());
+      }
+      it = parsed_.emplace(patch.content, std::move(*parsed)).first;
+    }
+    return &it->second;
+  }
+
+ private:
+  std::unordered_map<std::string, talos::ParsedPatch> parsed_;
+};
+
+void AddEntry(talos::Value& map, std::string key, talos::Value value) {
+  map.entries.push_back(talos::MapEntry{std::move(key), std::move(value)});
+}
 
 void FindFirstInterface(RoleConfig& rc) {
   try {
@@ -78,39 +128,84 @@ void FindFirstInterface(RoleConfig& rc) {
   }
 }
 
-// The per-machine values as a strategic merge patch, applied last. Written as
-// JSON (which is YAML): quoting is exact and it is far cheaper than an emitter.
-std::string MachineValuesPatch(const Cluster& cluster, const Machine& m,
-                               const TalosRelease& release, const RoleConfig& rc) {
-  using nlohmann::ordered_json;
-  ordered_json network = {{"hostname", m.name}};
+// The per-machine values as a strategic merge patch, applied last. Built as
+// the tree ParseYamlDocuments makes of the JSON text
+// {"machine":{"network":...,"install":...},"cluster":{...}}.
+talos::Value MachineValuesPatch(const Cluster& cluster, const Machine& m,
+                                const TalosRelease& release, const RoleConfig& rc) {
+  using talos::Value;
+  Value network = Value::Map();
+  AddEntry(network, "hostname", Value::String(m.name));
   if (m.address) {
-    ordered_json iface = ordered_json::object();
+    Value iface = Value::Map();
     if (!m.interface.empty()) {
-      iface["interface"] = m.interface;
+      AddEntry(iface, "interface", Value::String(m.interface));
     } else if (!rc.first_interface.empty()) {
-      iface["interface"] = rc.first_interface;
+      AddEntry(iface, "interface", Value::String(rc.first_interface));
     } else if (!rc.first_device_selector.is_null()) {
-      iface["deviceSelector"] = rc.first_device_selector;
+      AddEntry(iface, "deviceSelector", rc.first_device_selector_value);
     } else {
-      iface["interface"] = "eth0";
+      AddEntry(iface, "interface", Value::String("eth0"));
     }
-    iface["addresses"] = ordered_json::array({m.address->ToString()});
-    network["interfaces"] = ordered_json::array({iface});
+    Value addresses = Value::Sequence();
+    addresses.items.push_back(Value::String(m.address->ToString()));
+    AddEntry(iface, "addresses", std::move(addresses));
+    Value interfaces = Value::Sequence();
+    interfaces.items.push_back(std::move(iface));
+    AddEntry(network, "interfaces", std::move(interfaces));
   }
-  ordered_json install = ordered_json::object();
+  Value install = Value::Map();
   const std::string& disk = !m.install_disk.empty() ? m.install_disk : cluster.install_disk;
   if (!m.install_disk_selector.empty()) {
-    install["diskSelector"] = m.install_disk_selector;
+    Value selector = Value::Map();
+    for (const auto& [key, value] : m.install_disk_selector) {
+      AddEntry(selector, key, Value::String(value));
+    }
+    AddEntry(install, "diskSelector", std::move(selector));
   } else if (!disk.empty()) {
-    install["disk"] = disk;
+    AddEntry(install, "disk", Value::String(disk));
   }
-  install["image"] = release.installer_image;
-  ordered_json patch = {{"machine", {{"network", network}, {"install", install}}},
-                        {"cluster",
-                         {{"clusterName", cluster.name},
-                          {"controlPlane", {{"endpoint", cluster.control_plane_endpoint}}}}}};
-  return patch.dump() + "\n";
+  AddEntry(install, "image", Value::String(release.installer_image));
+  Value machine = Value::Map();
+  AddEntry(machine, "network", std::move(network));
+  AddEntry(machine, "install", std::move(install));
+  Value control_plane = Value::Map();
+  AddEntry(control_plane, "endpoint", Value::String(cluster.control_plane_endpoint));
+  Value cluster_value = Value::Map();
+  AddEntry(cluster_value, "clusterName", Value::String(cluster.name));
+  AddEntry(cluster_value, "controlPlane", std::move(control_plane));
+  Value patch = Value::Map();
+  AddEntry(patch, "machine", std::move(machine));
+  AddEntry(patch, "cluster", std::move(cluster_value));
+  return patch;
+}
+
+// The machine's config: the role's parsed config, the machine's patches, then
+// its values. Same result and messages as talos::ApplyPatches on the role's
+// text with those patches.
+Result<std::string> MachineConfig(const RoleConfig& rc, const Machine& m, talos::Value values,
+                                  PatchCache& cache) {
+  if (!rc.docs) {
+    return std::unexpected(rc.docs.error());
+  }
+  std::vector<talos::Value> docs = *rc.docs;
+  for (const auto& patch : m.patches) {
+    auto parsed = cache.Get(patch);
+    if (!parsed) {
+      return std::unexpected(parsed.error());
+    }
+    if (auto r = talos::ApplyParsedPatch(docs, **parsed, patch.source); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  std::vector<talos::Value> values_docs;
+  values_docs.push_back(std::move(values));
+  if (auto r = talos::StrategicMerge(docs, std::move(values_docs),
+                                     "machine " + m.name + " values (hostname, address, install)");
+      !r) {
+    return std::unexpected(r.error());
+  }
+  return talos::EmitYaml(docs);
 }
 
 std::vector<std::string> KernelArgs(const Cluster& cluster, const Machine& m) {
@@ -153,6 +248,7 @@ std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
   if (state.cluster) {
     const Cluster& cluster = *state.cluster;
     std::map<Role, std::optional<RoleConfig>> role_configs;
+    PatchCache patch_cache;
     auto role_config = [&](Role role) -> const RoleConfig* {
       auto it = role_configs.find(role);
       if (it != role_configs.end()) {
@@ -176,8 +272,12 @@ std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
                         " base config: " + patched.error().message);
         return nullptr;
       }
-      slot = RoleConfig{std::move(*patched), "", nullptr};
+      slot = RoleConfig{std::move(*patched), {}, "", nullptr, {}};
+      slot->docs = talos::ParseYamlDocuments(slot->yaml, "machine config");
       FindFirstInterface(*slot);
+      if (!slot->first_device_selector.is_null()) {
+        slot->first_device_selector_value = SelectorValue(slot->first_device_selector);
+      }
       return &*slot;
     };
 
@@ -212,16 +312,17 @@ std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
 
       const RoleConfig* rc = role_config(m.role);
       if (rc) {
-        std::vector<talos::Patch> patches = m.patches;
-        patches.push_back(talos::Patch{"machine " + m.name + " values (hostname, address, install)",
-                                       MachineValuesPatch(cluster, m, *release, *rc)});
-        auto config = talos::ApplyPatches(rc->yaml, patches);
+        auto config =
+            MachineConfig(*rc, m, MachineValuesPatch(cluster, m, *release, *rc), patch_cache);
         if (!config) {
           diags.Error(m.source.At("spec.patches"), "spec.patches",
                       "machine " + Quote(m.name) + ": " + config.error().message);
         } else {
-          for (const auto& mac : m.macs) {
-            plan.machine_configs[mac] = *config;
+          for (size_t i = 0; i + 1 < m.macs.size(); ++i) {
+            plan.machine_configs[m.macs[i]] = *config;
+          }
+          if (!m.macs.empty()) {
+            plan.machine_configs[m.macs.back()] = std::move(*config);
           }
         }
       }

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "talos/json_patch.h"
+#include "talos/yaml_value.h"
 
 namespace ironboot::talos {
 
@@ -22,5 +24,26 @@ struct Patch {
 // patch source and what is wrong; JSON patches on a multi-document config fail
 // with "JSON6902 patches are not supported for multi-document machine configuration".
 Result<std::string> ApplyPatches(std::string_view config, const std::vector<Patch>& patches);
+
+// A patch parsed once, to be applied to many configs (ApplyPatches() is
+// ParsePatch() then ApplyParsedPatch() for each patch in turn).
+struct ParsedPatch {
+  enum class Kind { kEmpty, kJson, kStrategic };
+  std::string source;
+  Kind kind = Kind::kEmpty;
+  std::vector<JsonPatchOp> ops;  // kJson
+  std::vector<Value> docs;       // kStrategic
+};
+
+// Parses `patch` and checks its shape; errors as ApplyPatches() reports them.
+Result<ParsedPatch> ParsePatch(const Patch& patch);
+
+// Applies one parsed patch to `config` (parsed documents) in place; on error
+// `config` may be partly patched.
+Result<void> ApplyParsedPatch(std::vector<Value>& config, const ParsedPatch& patch);
+// Same, naming `source` in errors instead of patch.source (a patch parsed once
+// for many places that hold the same text).
+Result<void> ApplyParsedPatch(std::vector<Value>& config, const ParsedPatch& patch,
+                              std::string_view source);
 
 }  // namespace ironboot::talos

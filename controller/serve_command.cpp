@@ -87,6 +87,8 @@ void DeclareFlags(FlagSet& flags) {
                {"IRONBOOT_GIT_BASIC_AUTH_FILE"});
   flags.String("git-username", "", "user for HTTPS tokens and ssh (default from the URL)",
                {"IRONBOOT_GIT_USERNAME"});
+  flags.String("git-ca-file", "", "PEM CA bundle trusted for an https repository (replaces the system store)",
+               {"IRONBOOT_GIT_CA_FILE"});
   flags.String("git-ssh-key-file", "", "ssh private key file", {"IRONBOOT_GIT_SSH_KEY_FILE"});
   flags.String("git-known-hosts-file", "", "ssh known_hosts file (required for ssh)",
                {"IRONBOOT_GIT_KNOWN_HOSTS_FILE"});
@@ -266,6 +268,7 @@ int ServeCommand(Args args) {
     source_options.credentials.username = flags.Get("git-username");
     source_options.credentials.ssh_key_file = flags.Get("git-ssh-key-file");
     source_options.credentials.ssh_known_hosts_file = flags.Get("git-known-hosts-file");
+    source_options.ca_file = flags.Get("git-ca-file");
     fs::create_directories(source_options.state_dir, ec);
     if (ec) {
       return Die(Error{ErrorCode::kInvalid, "serve: -state-dir " + source_options.state_dir.string() +

@@ -81,7 +81,15 @@ void BootHandler::AddRoute(std::string path, std::string handler_name,
 }
 
 Reply BootHandler::Handle(const HttpRequest& req) const {
+  // Route on the decoded path, as Go's ServeMux does ("/ipx%65" is "/ipxe").
+  std::string decoded_path;
   std::string_view path = req.path();
+  if (path.find('%') != std::string_view::npos) {
+    if (auto d = PathUnescape(path)) {
+      decoded_path = std::move(*d);
+      path = decoded_path;
+    }
+  }
   const Route* route = nullptr;
   if (auto it = routes_.find(path); it != routes_.end()) {
     route = &it->second;
@@ -91,7 +99,9 @@ Reply BootHandler::Handle(const HttpRequest& req) const {
   std::string handler = route ? route->handler : (is_asset ? "assets" : "other");
   std::vector<http::verb> allowed = route ? route->methods
                                           : std::vector<http::verb>{http::verb::get, http::verb::head};
-  bool method_ok = false;
+  // Paths that exist answer 405 to other methods; unknown paths are 404 whatever
+  // the method, as in Matchbox.
+  bool method_ok = !route && !is_asset;
   for (auto v : allowed) {
     method_ok |= v == req.message.method();
   }

@@ -253,7 +253,9 @@ TEST_F(HandlerTest, UnknownPathIsGo404) {
 // Methods other than GET and HEAD get 405 with an Allow header naming them.
 TEST_F(HandlerTest, MethodNotAllowed) {
   for (auto verb : {http::verb::post, http::verb::put, http::verb::delete_, http::verb::options}) {
-    for (const char* path : {"/ipxe", "/", "/assets/config.yaml", "/nope"}) {
+    // An unknown path is 404 whatever the method, as in Matchbox.
+    EXPECT_EQ(Do(verb, "/nope").res.result(), http::status::not_found);
+    for (const char* path : {"/ipxe", "/", "/assets/config.yaml"}) {
       Reply r = Do(verb, path);
       EXPECT_EQ(r.res.result(), http::status::method_not_allowed) << path;
       EXPECT_EQ(r.res[http::field::allow], "GET, HEAD");
@@ -263,6 +265,13 @@ TEST_F(HandlerTest, MethodNotAllowed) {
   }
   Reply head = Do(http::verb::head, "/ipxe?mac=52:54:00:ab:cd:ef");
   EXPECT_EQ(head.res.result(), http::status::ok);
+}
+
+// Routing uses the decoded path, as Go's ServeMux does: /ipx%65 is /ipxe.
+TEST_F(HandlerTest, RoutesOnDecodedPath) {
+  Reply r = Get("/ipx%65?mac=52:54:00:ab:cd:ef");
+  EXPECT_EQ(r.handler, "ipxe");
+  EXPECT_EQ(r.res.result(), Get("/ipxe?mac=52:54:00:ab:cd:ef").res.result());
 }
 
 // A custom route answers its own methods; others get 405 naming them.

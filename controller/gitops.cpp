@@ -8,6 +8,9 @@
 #include "controller/plan_file.h"
 #include "manifests/loader.h"
 #include "manifests/render.h"
+#include "manifests/repo_dir.h"
+#include "manifests/secrets_base_configs.h"
+#include "talos/config_validate.h"
 
 namespace ironboot::controller {
 namespace fs = std::filesystem;
@@ -31,7 +34,118 @@ double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// "10.0.4.101/24" -> "10.0.4.101".
+std::string HostOf(const std::string& address) { return address.substr(0, address.find('/')); }
+
 }  // namespace
+
+manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& state,
+                                              const manifests::BootPlan& plan) {
+  manifests::Diagnostics diags;
+  talos::MachineConfigExpectations expect;
+  for (const auto& m : plan.machines) {
+    if (m.role == "controlplane" && !m.address.empty()) {
+      expect.control_plane_addresses.push_back(HostOf(m.address));
+    }
+  }
+  std::map<std::string, manifests::Position> where;
+  for (const auto& m : state.machines) {
+    where[m.name] = m.source.document;
+  }
+  for (const auto& m : plan.machines) {
+    if (m.macs.empty()) {
+      continue;
+    }
+    auto config = plan.machine_configs.find(m.macs[0]);
+    if (config == plan.machine_configs.end()) {
+      continue;
+    }
+    manifests::Position pos = where.contains(m.name) ? where[m.name] : manifests::Position{};
+    const std::string field = "machine config";
+    const std::string who = "machine " + m.name + " (Talos " + m.talos_version + "): ";
+    auto report = talos::ValidateMachineConfig(config->second, m.talos_version, expect);
+    if (!report) {
+      diags.Error(pos, field, who + report.error().message);
+      continue;
+    }
+    for (const auto& e : report->errors) {
+      diags.Error(pos, field, who + "fails the " + report->talos_minor + " schema: " + e.ToString());
+    }
+    for (const auto& w : report->warnings) {
+      diags.Warning(pos, field, who + w.ToString());
+    }
+  }
+  return diags;
+}
+
+std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
+    const manifests::RepoFiles& files, manifests::LoadOptions options,
+    const talos::SecretsBundle* secrets) {
+  options.base_configs_from_secrets = secrets != nullptr;
+  auto state = manifests::Load(files, options);
+  if (!state) {
+    return std::unexpected(state.error());
+  }
+  std::expected<manifests::BootPlan, manifests::Diagnostics> plan;
+  if (secrets != nullptr) {
+    manifests::SecretsBaseConfigs source(*state, *secrets);
+    plan = manifests::Render(*state, source);
+  } else {
+    plan = manifests::Render(*state);
+  }
+  if (!plan) {
+    manifests::Diagnostics all = state->warnings;
+    all.Append(plan.error());
+    return std::unexpected(all);
+  }
+  manifests::Diagnostics all = state->warnings;
+  all.Append(ValidateMachineConfigs(*state, *plan));
+  if (all.HasErrors()) {
+    return std::unexpected(all);
+  }
+  return RenderedRevision{std::move(*plan), std::move(all)};
+}
+
+manifests::RepoCheck CheckRepoDir(const std::string& dir, const std::optional<std::string>& previous,
+                                  const talos::SecretsBundle* secrets) {
+  manifests::RepoCheck result;
+  manifests::LoadOptions options;
+  options.base_configs_from_secrets = secrets != nullptr;
+  if (previous) {
+    auto files = manifests::ReadRepoDir(*previous);
+    if (!files) {
+      result.error = "--previous: " + files.error().message;
+      return result;
+    }
+    auto state = manifests::Load(*files, options);
+    if (!state) {
+      result.error = "--previous " + *previous +
+                     " does not validate, so it cannot be the starting point (" +
+                     std::to_string(state.error().ErrorCount()) +
+                     " error(s); run ironboot validate " + *previous + ")";
+      return result;
+    }
+    options.current_versions = manifests::CurrentVersions(*state);
+  }
+  auto files = manifests::ReadRepoDir(dir);
+  if (!files) {
+    result.error = files.error().message;
+    return result;
+  }
+  auto rendered = RenderRevision(*files, options, secrets);
+  manifests::Diagnostics all = rendered ? rendered->warnings : rendered.error();
+  // File names as the user typed DIR.
+  for (auto d : all.items()) {
+    if (!d.position.file.empty()) {
+      d.position.file = (fs::path(dir) / d.position.file).lexically_normal().generic_string();
+    }
+    result.diagnostics.Add(std::move(d));
+  }
+  if (rendered) {
+    result.plan = std::move(rendered->plan);
+  }
+  return result;
+}
 
 GitOpsMetrics::GitOpsMetrics(prometheus::Registry& r)
     : fetches(BuildCounter()
@@ -209,22 +323,21 @@ Result<void> GitOpsController::ReconcileOnce() {
       load_options.current_versions[m.name] = m.talos_version;
     }
   }
-  auto state = manifests::Load(snapshot->files, load_options);
-  std::expected<manifests::BootPlan, manifests::Diagnostics> plan =
-      state ? manifests::Render(*state) : std::unexpected(state.error());
+  auto rendered = RenderRevision(snapshot->files, load_options, options_.secrets.get());
   metrics_.durations.Add({{"reconciler", "render"}}, ReconcileBuckets())
       .Observe(Seconds(std::chrono::steady_clock::now() - t1));
-  if (!plan) {
+  if (!rendered) {
     metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "error"}}).Increment();
-    Reject(snapshot->revision, plan.error());
+    Reject(snapshot->revision, rendered.error());
     retry_assets_ = false;
     return {};
   }
   metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "ok"}}).Increment();
   metrics_.manifest_errors.Set(0);
-  for (const auto& w : state->warnings.items()) {
+  for (const auto& w : rendered->warnings.items()) {
     log->warn("rev={} {}", snapshot->revision, w.ToString());
   }
+  manifests::BootPlan* plan = &rendered->plan;
 
   // Assets: every release in use, verified before anything points at it.
   auto t2 = std::chrono::steady_clock::now();

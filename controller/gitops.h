@@ -30,6 +30,9 @@
 #include "common/clock.h"
 #include "controller/source.h"
 #include "manifests/diagnostics.h"
+#include "manifests/loader.h"
+#include "manifests/repo_check.h"
+#include "talos/secrets_bundle.h"
 #include "reconcilers/asset_cache.h"
 #include "reconcilers/boot_publish.h"
 
@@ -38,7 +41,37 @@ namespace ironboot::controller {
 struct GitOpsOptions {
   std::filesystem::path state_dir;  // the last good plan lives in <state_dir>/plan/last-good.json
   std::chrono::milliseconds interval{std::chrono::seconds(30)};
+  // When set (serve -secrets-file), base configs are generated from this
+  // bundle instead of the repo's spec.baseConfigs files.
+  std::shared_ptr<const talos::SecretsBundle> secrets;
 };
+
+// A revision that loaded, rendered and whose every machine config passed
+// ValidateMachineConfig; `warnings` are the loader's and the validator's.
+struct RenderedRevision {
+  manifests::BootPlan plan;
+  manifests::Diagnostics warnings;
+};
+
+// Load -> Render (base configs from `secrets` when not null, else from the
+// repo) -> validate every machine config against the schema of its machine's
+// Talos version and the control-plane addresses. Errors name the machine and
+// the schema/instance path, never a config value. Shared by the GitOps loop
+// and the validate / render / plan commands, so a repo's CI sees what the
+// server would reject.
+std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
+    const manifests::RepoFiles& files, manifests::LoadOptions options,
+    const talos::SecretsBundle* secrets);
+
+// Validates the machine configs of `plan` (one per machine) as above.
+// `state` gives each machine's source file for the diagnostics.
+manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& state,
+                                              const manifests::BootPlan& plan);
+
+// manifests::CheckRepo with an optional secrets bundle and the machine-config
+// validation (for `ironboot validate` and `ironboot render`).
+manifests::RepoCheck CheckRepoDir(const std::string& dir, const std::optional<std::string>& previous,
+                                  const talos::SecretsBundle* secrets);
 
 // The controller's metrics (issue list, prefix ironboot_).
 struct GitOpsMetrics {

@@ -14,6 +14,7 @@
 #include "controller/commands.h"
 #include "controller/flags.h"
 #include "controller/git_source.h"
+#include "controller/gitops.h"
 #include "controller/plan_diff.h"
 #include "manifests/loader.h"
 #include "manifests/render.h"
@@ -32,16 +33,15 @@ constexpr char kSynopsis[] =
     "kernel args, and a machine-config diff with secrets masked. Exit 0 when nothing\n"
     "changes, 2 when something does, 1 on errors (like `terraform plan -detailed-exitcode`).";
 
+// Base configs from this bundle when --secrets is given (set once in PlanCommand).
+const talos::SecretsBundle* g_secrets = nullptr;
+
 Result<manifests::BootPlan> RenderFiles(const manifests::RepoFiles& files, const std::string& what) {
-  auto state = manifests::Load(files);
-  if (!state) {
-    return Fail(ErrorCode::kInvalid, what + " does not validate:\n" + state.error().ToString());
+  auto rendered = RenderRevision(files, {}, g_secrets);
+  if (!rendered) {
+    return Fail(ErrorCode::kInvalid, what + " does not validate:\n" + rendered.error().ToString());
   }
-  auto plan = manifests::Render(*state);
-  if (!plan) {
-    return Fail(ErrorCode::kInvalid, what + " does not render:\n" + plan.error().ToString());
-  }
-  return std::move(*plan);
+  return std::move(rendered->plan);
 }
 
 Result<manifests::BootPlan> RenderDir(const std::string& dir) {
@@ -167,6 +167,7 @@ int PlanCommand(Args args) {
   flags.String("repo", "", "read both revisions from this git repository");
   flags.String("ref", "", "with --repo: the new revision (default: the remote's HEAD branch)");
   flags.String("path", "", "with --repo: subdirectory holding the manifests");
+  flags.String("secrets", "", "generate base configs from this secrets bundle (as serve -secrets-file)");
   flags.Bool("help", "show this help");
   if (auto ok = flags.Parse(args); !ok) {
     return Fail1(ok.error());
@@ -176,6 +177,15 @@ int PlanCommand(Args args) {
     return 0;
   }
   SetLogLevel("warn");
+  std::optional<talos::SecretsBundle> secrets;
+  if (!flags.Get("secrets").empty()) {
+    auto loaded = talos::LoadSecretsBundleFile(flags.Get("secrets"));
+    if (!loaded) {
+      return Fail1(Error{loaded.error().code, "--secrets: " + loaded.error().message});
+    }
+    secrets = std::move(*loaded);
+    g_secrets = &*secrets;
+  }
   Result<manifests::BootPlan> from = Fail(ErrorCode::kInvalid, "");
   Result<manifests::BootPlan> to = Fail(ErrorCode::kInvalid, "");
   if (!flags.Get("repo").empty()) {

@@ -12,18 +12,21 @@
 
 #include "controller/commands.h"
 #include "manifests/boot_plan.h"
+#include "controller/gitops.h"
 #include "manifests/repo_check.h"
+#include "talos/secrets_bundle.h"
 
 namespace ironboot::controller {
 namespace {
 
 constexpr char kRenderUsage[] =
-    "usage: ironboot render DIR --out OUT [--previous DIR]\n\n"
+    "usage: ironboot render DIR --out OUT [--previous DIR] [--secrets FILE]\n\n"
     "Validates the cluster repo in DIR and writes what it renders as a Matchbox data\n"
     "dir: OUT/groups/<id>.json, OUT/profiles/<id>.json and each machine's config as\n"
     "OUT/generic/<machine>.yaml (served by Matchbox at /generic?mac=...). Files in those\n"
     "three folders that the repo no longer renders are removed. Nothing is written\n"
-    "when the repo has errors.\n\n"
+    "when the repo has errors. --secrets FILE generates the base configs from a secrets\n"
+    "bundle (as serve -secrets-file does) instead of the repo's spec.baseConfigs.\n\n"
     "Exit status: 0 written, 1 errors, 2 usage.\n";
 
 constexpr const char* kManagedDirs[] = {"groups", "profiles", "generic"};
@@ -63,6 +66,7 @@ int RenderCommand(Args args) {
   std::optional<std::string> dir;
   std::optional<std::string> out;
   std::optional<std::string> previous;
+  std::optional<std::string> secrets_file;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -77,6 +81,10 @@ int RenderCommand(Args args) {
       previous = args[++i];
     } else if (a.starts_with("--previous=")) {
       previous = a.substr(11);
+    } else if (a == "--secrets" && i + 1 < args.size()) {
+      secrets_file = args[++i];
+    } else if (a.starts_with("--secrets=")) {
+      secrets_file = a.substr(10);
     } else if (!a.starts_with("-") && !dir) {
       dir = a;
     } else {
@@ -90,7 +98,16 @@ int RenderCommand(Args args) {
                  kRenderUsage);
     return 2;
   }
-  auto checked = manifests::CheckRepo(*dir, previous);
+  std::optional<talos::SecretsBundle> secrets;
+  if (secrets_file) {
+    auto loaded = talos::LoadSecretsBundleFile(*secrets_file);
+    if (!loaded) {
+      std::fprintf(stderr, "ironboot render: --secrets: %s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    secrets = std::move(*loaded);
+  }
+  auto checked = CheckRepoDir(*dir, previous, secrets ? &*secrets : nullptr);
   if (!checked.error.empty()) {
     std::fprintf(stderr, "ironboot render: %s\n", checked.error.c_str());
     return 1;

@@ -25,6 +25,7 @@
 #include "controller/gitops.h"
 #include "controller/webhook.h"
 #include "reconcilers/asset_cache.h"
+#include "talos/secrets_bundle.h"
 
 namespace ironboot::controller {
 namespace fs = std::filesystem;
@@ -95,6 +96,9 @@ void DeclareFlags(FlagSet& flags) {
   flags.String("webhook-secret-file", "", "file holding the push-webhook secret (GitHub/Gitea HMAC, GitLab token); "
                "without it POST /hooks/git answers 401",
                {"IRONBOOT_WEBHOOK_SECRET_FILE"});
+  flags.String("secrets-file", "", "cluster secrets bundle (talosctl gen secrets / ironboot secrets gen YAML, "
+               "kept outside the repo): base configs are generated from it instead of spec.baseConfigs",
+               {"IRONBOOT_SECRETS_FILE"});
   flags.Bool("version", "print the version and exit");
   flags.Bool("help", "show this help");
 }
@@ -242,6 +246,15 @@ int ServeCommand(Args args) {
     }
   }
 
+  std::shared_ptr<const talos::SecretsBundle> secrets;
+  if (!flags.Get("secrets-file").empty()) {
+    auto loaded = talos::LoadSecretsBundleFile(flags.Get("secrets-file"));
+    if (!loaded) {
+      return Die(Error{loaded.error().code, "serve: -secrets-file: " + loaded.error().message});
+    }
+    secrets = std::make_shared<const talos::SecretsBundle>(std::move(*loaded));
+  }
+
   // Block the shutdown signals in every thread; this one waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -282,6 +295,7 @@ int ServeCommand(Args args) {
     GitOpsOptions gitops_options;
     gitops_options.state_dir = source_options.state_dir;
     gitops_options.interval = *interval;
+    gitops_options.secrets = secrets;
     controller = std::make_unique<GitOpsController>(gitops_options, std::move(*source),
                                                     asset_cache.get(), &holder, &metrics,
                                                     registry, clock);

@@ -8,18 +8,23 @@
 #include <string>
 
 #include "controller/commands.h"
+#include "controller/gitops.h"
 #include "manifests/repo_check.h"
+#include "talos/secrets_bundle.h"
 
 namespace ironboot::controller {
 namespace {
 
 constexpr char kValidateUsage[] =
-    "usage: ironboot validate DIR [--previous DIR]\n\n"
+    "usage: ironboot validate DIR [--previous DIR] [--secrets FILE]\n\n"
     "Checks the cluster repo in DIR: every manifest field, the cross-document rules,\n"
-    "and that every machine config renders (patches apply, kernel command line fits).\n"
+    "that every machine config renders (patches apply, kernel command line fits) and\n"
+    "passes the Talos schema of its machine's release.\n"
     "Prints every problem as file:line:column: field: message.\n\n"
     "  --previous DIR   the repo as it is deployed now (e.g. a checkout of main);\n"
-    "                   refuses upgrades that skip a Talos minor release from it\n\n"
+    "                   refuses upgrades that skip a Talos minor release from it\n"
+    "  --secrets FILE   generate base configs from this secrets bundle (as serve\n"
+    "                   -secrets-file does) instead of the repo's spec.baseConfigs\n\n"
     "Exit status: 0 valid (warnings allowed), 1 errors, 2 usage.\n";
 
 }  // namespace
@@ -27,6 +32,7 @@ constexpr char kValidateUsage[] =
 int ValidateCommand(Args args) {
   std::optional<std::string> dir;
   std::optional<std::string> previous;
+  std::optional<std::string> secrets_file;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -37,6 +43,10 @@ int ValidateCommand(Args args) {
       previous = args[++i];
     } else if (a.starts_with("--previous=")) {
       previous = a.substr(11);
+    } else if (a == "--secrets" && i + 1 < args.size()) {
+      secrets_file = args[++i];
+    } else if (a.starts_with("--secrets=")) {
+      secrets_file = a.substr(10);
     } else if (!a.starts_with("-") && !dir) {
       dir = a;
     } else {
@@ -49,7 +59,16 @@ int ValidateCommand(Args args) {
     std::fprintf(stderr, "ironboot validate: missing DIR\n\n%s", kValidateUsage);
     return 2;
   }
-  auto checked = manifests::CheckRepo(*dir, previous);
+  std::optional<talos::SecretsBundle> secrets;
+  if (secrets_file) {
+    auto loaded = talos::LoadSecretsBundleFile(*secrets_file);
+    if (!loaded) {
+      std::fprintf(stderr, "ironboot validate: --secrets: %s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    secrets = std::move(*loaded);
+  }
+  auto checked = CheckRepoDir(*dir, previous, secrets ? &*secrets : nullptr);
   if (!checked.error.empty()) {
     std::fprintf(stderr, "ironboot validate: %s\n", checked.error.c_str());
     return 1;

@@ -889,7 +889,7 @@ class Loader {
       }
     }
     // Base configs for the roles in use.
-    for (Role role : roles_in_use) {
+    for (Role role : options_.base_configs_from_secrets ? std::set<Role>{} : roles_in_use) {
       const std::string& path = role == Role::kControlPlane ? cluster->base_config_controlplane
                                                             : cluster->base_config_worker;
       if (!files_.contains(path)) {

@@ -21,6 +21,9 @@ struct LoadOptions {
   // previously served plan (CurrentVersions) or what the Talos API reports.
   // A desired version that skips a minor release from it is an error.
   std::map<std::string, std::string> current_versions;
+  // Base configs are generated from a secrets bundle (serve -secrets-file,
+  // --secrets): the repo's spec.baseConfigs files are not required.
+  bool base_configs_from_secrets = false;
 };
 
 // Parses every *.yaml/*.yml document with apiVersion ironboot.dev/... and the

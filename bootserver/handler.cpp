@@ -167,7 +167,20 @@ Reply BootHandler::Ipxe(const HttpRequest& req) const {
     r.group = sel.group ? sel.group->id : "";
     return r;
   }
-  Reply r = TextReply(http::status::ok, sel.store->IpxeScriptOf(sel.profile));
+  Reply r;
+  auto mac = sel.labels.find("mac");
+  if (options_.config_access != nullptr && mac != sel.labels.end() &&
+      sel.store->FindMachineConfig(mac->second) != nullptr) {
+    // This client may now fetch the machine's config for a while; with tokens
+    // on, the script's talos.config= URL carries a one-time token.
+    std::string token = options_.config_access->RecordIpxeFetch(mac->second, req.client);
+    r = TextReply(http::status::ok, token.empty()
+                                        ? sel.store->IpxeScriptOf(sel.profile)
+                                        : AddConfigToken(sel.store->IpxeScriptOf(sel.profile), token));
+    r.res.set(http::field::cache_control, "no-store");
+  } else {
+    r = TextReply(http::status::ok, sel.store->IpxeScriptOf(sel.profile));
+  }
   r.group = sel.group->id;
   return r;
 }
@@ -348,10 +361,14 @@ namespace ironboot::bootserver {
 Reply BootHandler::Config(const HttpRequest& req) const {
   static auto log = Logger("config");
   std::string raw_mac;
+  std::string token;
+  bool have_mac = false;
   for (const auto& [k, v] : ParseQuery(req.raw_query())) {
-    if (k == "mac") {
+    if (k == "mac" && !have_mac) {
       raw_mac = v;
-      break;
+      have_mac = true;
+    } else if (k == "token" && token.empty()) {
+      token = v;
     }
   }
   auto mac = NormalizeMac(raw_mac);
@@ -363,10 +380,36 @@ Reply BootHandler::Config(const HttpRequest& req) const {
   }
   StorePtr store = store_->Get();
   const std::string* config = store ? store->FindMachineConfig(*mac) : nullptr;
-  if (config == nullptr) {
-    metrics_->CountConfigFetch("not_found");
-    log->warn("no machine config for mac={} client={}", *mac, req.client);
-    return TextReply(http::status::not_found, "404 no machine config for MAC " + *mac + "\n");
+  if (options_.config_access == nullptr) {
+    if (config == nullptr) {
+      metrics_->CountConfigFetch("not_found");
+      log->warn("no machine config for mac={} client={}", *mac, req.client);
+      return TextReply(http::status::not_found, "404 no machine config for MAC " + *mac + "\n");
+    }
+  } else {
+    std::string static_address;
+    if (store) {
+      const auto& addresses = store->content().machine_addresses;
+      if (auto it = addresses.find(*mac); it != addresses.end()) {
+        static_address = it->second;
+      }
+    }
+    ConfigDecision d = options_.config_access->Decide(*mac, config != nullptr, static_address,
+                                                      req.client, token);
+    std::string_view result = ResultLabel(d);
+    if (d != ConfigDecision::kServed) {
+      metrics_->CountConfigFetch(result);
+      // Never the config nor the token. An unknown MAC is refused like a wrong
+      // address (403, same body), so /config does not tell which MACs exist.
+      log->warn("refused machine config mac={} client={} result={} token={}", *mac, req.client,
+                result, token.empty() ? "absent" : "present");
+      if (d == ConfigDecision::kRateLimited) {
+        Reply r = TextReply(http::status::too_many_requests, "429 too many requests\n");
+        r.res.set(http::field::retry_after, "60");
+        return r;
+      }
+      return TextReply(http::status::forbidden, "403 forbidden\n");
+    }
   }
   metrics_->CountConfigFetch("served");
   log->info("served machine config mac={} client={} rev={}", *mac, req.client,

@@ -12,6 +12,7 @@
 
 #include <boost/beast/http.hpp>
 
+#include "bootserver/config_access.h"
 #include "bootserver/labels.h"
 #include "bootserver/metrics.h"
 #include "bootserver/store_holder.h"
@@ -71,6 +72,10 @@ class BootHandler {
   struct Options {
     // Canonical assets root; nullopt disables /assets/ (Matchbox's -assets-path="").
     std::optional<std::filesystem::path> assets_path;
+    // Who may fetch /config (must outlive the handler). nullptr serves any
+    // machine config to anyone who names its MAC: for tests and tools only;
+    // `ironboot serve` always sets one.
+    ConfigAccess* config_access = nullptr;
   };
   using RouteFn = std::function<Reply(const HttpRequest&)>;
 

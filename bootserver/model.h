@@ -50,6 +50,9 @@ struct StoreContent {
   // verified files outside the assets dir.
   std::map<std::string, std::string> machine_configs;
   std::map<std::string, std::filesystem::path> extra_assets;
+  // Each machine's static address by normalised MAC, without prefix
+  // ("10.0.4.101"): /config is served to that address (bootserver/config_access.h).
+  std::map<std::string, std::string> machine_addresses;
   std::string revision;  // e.g. "main@sha1:3f2a...", or "dir:/var/lib/matchbox"
 };
 

@@ -398,6 +398,14 @@ bootserver::StoreContent ToStoreContent(
   content.profiles = plan.profiles;
   content.machine_configs = plan.machine_configs;
   content.extra_assets = verified_assets;
+  for (const auto& m : plan.machines) {
+    if (m.address.empty()) {
+      continue;
+    }
+    for (const auto& mac : m.macs) {
+      content.machine_addresses[mac] = m.address.substr(0, m.address.find('/'));
+    }
+  }
   content.revision = revision;
   return content;
 }

@@ -1,0 +1,216 @@
+#include "bootserver/config_access.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace ironboot::bootserver {
+
+std::string_view ResultLabel(ConfigDecision d) {
+  switch (d) {
+    case ConfigDecision::kServed:
+      return "served";
+    case ConfigDecision::kDeniedAddress:
+      return "denied_address";
+    case ConfigDecision::kDeniedToken:
+      return "denied_token";
+    case ConfigDecision::kUnknownMac:
+      return "unknown_mac";
+    case ConfigDecision::kRateLimited:
+      return "rate_limited";
+  }
+  return "unknown";
+}
+
+Result<double> ParseConfigRate(std::string_view flag, std::string_view text) {
+  auto bad = [&] {
+    return Fail(ErrorCode::kInvalid, "-" + std::string(flag) + " \"" + std::string(text) +
+                                         "\": want N/s, N/m or N/h (e.g. 10/m), or 0 for no limit");
+  };
+  if (text == "0") {
+    return 0.0;
+  }
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0) {
+    return bad();
+  }
+  unsigned n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + slash, n);
+  if (ec != std::errc() || ptr != text.data() + slash) {
+    return bad();
+  }
+  std::string_view unit = text.substr(slash + 1);
+  double per = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (per == 0) {
+    return bad();
+  }
+  return n / per;
+}
+
+std::string CanonicalAddress(std::string_view address) {
+  address = address.substr(0, address.find('/'));
+  if (address.starts_with("::ffff:") && address.find('.') != std::string_view::npos) {
+    address.remove_prefix(7);
+  }
+  return std::string(address);
+}
+
+std::string AddConfigToken(std::string_view script, std::string_view token) {
+  constexpr std::string_view kArg = "talos.config=";
+  size_t at = script.find(kArg);
+  if (at == std::string_view::npos) {
+    return std::string(script);
+  }
+  size_t end = script.find_first_of(" \t\r\n", at);
+  if (end == std::string_view::npos) {
+    end = script.size();
+  }
+  std::string_view url = script.substr(at, end - at);
+  std::string out(script.substr(0, end));
+  out += url.find('?') == std::string_view::npos ? "?token=" : "&token=";
+  out += token;
+  out += script.substr(end);
+  return out;
+}
+
+namespace {
+
+std::string RandomToken() {
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = ::getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    }
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+// Compares without an early exit, so timing does not reveal a token's prefix.
+bool SameToken(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
+ConfigAccess::ConfigAccess(ConfigAccessOptions options, ClockPtr clock)
+    : options_(options), clock_(std::move(clock)) {}
+
+void ConfigAccess::Prune(const std::string& mac, TimePoint now) {
+  if (auto it = fetches_.find(mac); it != fetches_.end()) {
+    std::erase_if(it->second, [&](const Fetch& f) { return now - f.at > options_.window; });
+    if (it->second.empty()) {
+      fetches_.erase(it);
+    }
+  }
+  if (auto it = tokens_.find(mac); it != tokens_.end()) {
+    std::erase_if(it->second, [&](const Token& t) { return now - t.issued > options_.window; });
+    if (it->second.empty()) {
+      tokens_.erase(it);
+    }
+  }
+}
+
+std::string ConfigAccess::RecordIpxeFetch(const std::string& mac, const std::string& client) {
+  TimePoint now = clock_->Monotonic();
+  std::string token = options_.tokens ? RandomToken() : std::string();
+  std::lock_guard lock(mu_);
+  Prune(mac, now);
+  auto& fetches = fetches_[mac];
+  std::string canonical = CanonicalAddress(client);
+  std::erase_if(fetches, [&](const Fetch& f) { return f.client == canonical; });
+  fetches.push_back(Fetch{canonical, now});
+  if (fetches.size() > kMaxPerMac) {
+    fetches.erase(fetches.begin());
+  }
+  if (options_.tokens) {
+    auto& tokens = tokens_[mac];
+    tokens.push_back(Token{token, now});
+    if (tokens.size() > kMaxPerMac) {
+      tokens.erase(tokens.begin());
+    }
+  }
+  return token;
+}
+
+bool ConfigAccess::TakeRate(const std::string& client, TimePoint now) {
+  if (options_.rate_per_second <= 0) {
+    return true;
+  }
+  auto it = buckets_.find(client);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= kMaxBuckets) {
+      // Forget clients whose bucket has refilled: they lose nothing.
+      std::erase_if(buckets_, [&](const auto& kv) {
+        double refill = std::chrono::duration<double>(now - kv.second.updated).count() *
+                        options_.rate_per_second;
+        return kv.second.tokens + refill >= options_.burst;
+      });
+    }
+    it = buckets_.emplace(client, Bucket{options_.burst, now}).first;
+  }
+  Bucket& b = it->second;
+  double elapsed = std::chrono::duration<double>(now - b.updated).count();
+  b.tokens = std::min(options_.burst, b.tokens + elapsed * options_.rate_per_second);
+  b.updated = now;
+  if (b.tokens < 1) {
+    return false;
+  }
+  b.tokens -= 1;
+  return true;
+}
+
+ConfigDecision ConfigAccess::Decide(const std::string& mac, bool known,
+                                    const std::string& static_address, const std::string& client,
+                                    std::string_view token) {
+  TimePoint now = clock_->Monotonic();
+  std::string canonical = CanonicalAddress(client);
+  std::lock_guard lock(mu_);
+  if (!TakeRate(canonical, now)) {
+    return ConfigDecision::kRateLimited;
+  }
+  if (!known) {
+    return ConfigDecision::kUnknownMac;
+  }
+  Prune(mac, now);
+  bool address_ok = !static_address.empty() && CanonicalAddress(static_address) == canonical;
+  if (!address_ok) {
+    if (auto it = fetches_.find(mac); it != fetches_.end()) {
+      address_ok = std::any_of(it->second.begin(), it->second.end(),
+                               [&](const Fetch& f) { return f.client == canonical; });
+    }
+  }
+  if (!address_ok) {
+    return ConfigDecision::kDeniedAddress;
+  }
+  if (options_.tokens) {
+    auto it = tokens_.find(mac);
+    if (it == tokens_.end() || token.empty()) {
+      return ConfigDecision::kDeniedToken;
+    }
+    auto match = std::find_if(it->second.begin(), it->second.end(),
+                              [&](const Token& t) { return SameToken(t.value, token); });
+    if (match == it->second.end()) {
+      return ConfigDecision::kDeniedToken;
+    }
+    it->second.erase(match);  // single use
+  }
+  return ConfigDecision::kServed;
+}
+
+}  // namespace ironboot::bootserver

@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev
   # tools the tests and benchmarks use
   curl wrk nginx-light python3 openssl
+  # age CLI: interoperability tests of talos/age (encrypted secrets bundle)
+  age
   # TFTP: iPXE binaries served by default; real clients for the TFTP tests
   ipxe tftp-hpa atftp
   # git source tests: smart HTTP (lighttpd runs git http-backend as CGI, TLS), ssh-keygen, sshd

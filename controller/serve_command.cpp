@@ -99,6 +99,15 @@ void DeclareFlags(FlagSet& flags) {
   flags.String("secrets-file", "", "cluster secrets bundle (talosctl gen secrets / ironboot secrets gen YAML, "
                "kept outside the repo): base configs are generated from it instead of spec.baseConfigs",
                {"IRONBOOT_SECRETS_FILE"});
+  flags.String("config-window", "10m", "GitOps /config: how long the address that fetched a machine's iPXE "
+               "script may fetch its config (besides the machine's static address)",
+               {"IRONBOOT_CONFIG_WINDOW"});
+  flags.Bool("config-token", "GitOps /config: also require a one-time token, put in the talos.config= URL "
+             "of the iPXE script", {"IRONBOOT_CONFIG_TOKEN"});
+  flags.String("config-rate", "10/m", "GitOps /config: requests per client address (N/s, N/m, N/h; 0: no limit)",
+               {"IRONBOOT_CONFIG_RATE"});
+  flags.String("config-burst", "5", "GitOps /config: requests a client address may make at once",
+               {"IRONBOOT_CONFIG_BURST"});
   flags.Bool("version", "print the version and exit");
   flags.Bool("help", "show this help");
 }
@@ -309,6 +318,25 @@ int ServeCommand(Args args) {
     watcher->Start();
   }
 
+  // /config only to its machine (GitOps mode; Matchbox mode has no machine configs).
+  bootserver::ConfigAccessOptions access_options;
+  {
+    auto window = ParseDuration("config-window", flags.Get("config-window"));
+    auto rate = bootserver::ParseConfigRate("config-rate", flags.Get("config-rate"));
+    auto burst = ParseCount("config-burst", flags.Get("config-burst"), 1, 1000000);
+    for (const Error* e : {window ? nullptr : &window.error(), rate ? nullptr : &rate.error(),
+                           burst ? nullptr : &burst.error()}) {
+      if (e != nullptr) {
+        return Die(*e);
+      }
+    }
+    access_options.window = *window;
+    access_options.rate_per_second = *rate;
+    access_options.burst = static_cast<double>(*burst);
+    access_options.tokens = flags.GetBool("config-token");
+  }
+  bootserver::ConfigAccess config_access(access_options, clock);
+  handler_options.config_access = &config_access;
   bootserver::BootHandler handler(handler_options, &holder, &metrics);
   if (controller) {
     GitOpsController* c = controller.get();

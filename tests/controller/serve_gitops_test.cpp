@@ -211,7 +211,10 @@ class ServeGitOpsTest : public ::testing::Test {
     auto p = std::make_unique<Process>(std::vector<std::string>{
         kBinary, "serve", "--repo", daemon_->Url("cluster.git"), "--ref", "main", "--state-dir",
         (tmp_ / "state").string(), "-address", "127.0.0.1:" + std::to_string(port_), "--interval",
-        "1h", "--webhook-secret-file", (tmp_ / "webhook-secret").string()});
+        "1h", "--webhook-secret-file", (tmp_ / "webhook-secret").string(),
+        // Served() polls /ipxe and /config from 127.0.0.1 (allowed by the iPXE
+        // window) faster than the default per-address rate limit.
+        "--config-rate", "0"});
     EXPECT_TRUE(WaitFor([&] { return HttpGet(port_, "/healthz").status == 200 || !p->Running(); }))
         << p->Output();
     EXPECT_TRUE(p->Running()) << p->Output();

@@ -380,7 +380,8 @@ TEST_F(NetworkBootTest, GitOpsUnknownMacGetsNoConfig) {
   EXPECT_GE(server->Metric("ironboot_http_requests_total", {"handler=\"ipxe\"", "code=\"404\""}), 1)
       << log;
   EXPECT_EQ(server->Metric("ironboot_boot_selections_total", {"group=\"cp1\""}), selections) << log;
-  EXPECT_EQ(HttpGet(server->port(), "/config?mac=" + mac).status, 404);
+  // A MAC without a machine config is refused like any other /config refusal.
+  EXPECT_EQ(HttpGet(server->port(), "/config?mac=" + mac).status, 403);
 }
 
 // GitOps mode under UEFI (OVMF + the NIC ROM's EFI iPXE): iPXE asks for

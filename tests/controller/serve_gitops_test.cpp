@@ -223,7 +223,12 @@ class ServeGitOpsTest : public ::testing::Test {
 
   bool Ready() { return HttpGet(port_, "/readyz").status == 200; }
   std::string Ipxe() { return HttpGet(port_, "/ipxe?mac=00-23-24-e7-29-40").body; }
-  std::string Config() { return HttpGet(port_, "/config?mac=00-23-24-e7-29-40").body; }
+  // As a booting machine does: /ipxe first, so 127.0.0.1 may fetch the config
+  // (the machine's static address is 10.0.4.x).
+  std::string Config() {
+    Ipxe();
+    return HttpGet(port_, "/config?mac=00-23-24-e7-29-40").body;
+  }
   json Status() {
     auto r = HttpGet(port_, "/status");
     EXPECT_EQ(r.status, 200) << r.body;

@@ -35,19 +35,39 @@ double Seconds(std::chrono::steady_clock::duration d) {
 }
 
 // "10.0.4.101/24" -> "10.0.4.101".
-std::string HostOf(const std::string& address) { return address.substr(0, address.find('/')); }
+std::string HostOf(const std::string& address) {
+  return address.substr(0, address.find('/'));
+}
+
+std::vector<std::string> ControlPlaneHosts(const manifests::BootPlan& plan) {
+  std::vector<std::string> hosts;
+  for (const auto& m : plan.machines) {
+    if (m.role == "controlplane" && !m.address.empty()) {
+      hosts.push_back(HostOf(m.address));
+    }
+  }
+  return hosts;
+}
 
 }  // namespace
 
 manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& state,
-                                              const manifests::BootPlan& plan) {
+                                              const manifests::BootPlan& plan,
+                                              const manifests::BootPlan* served, size_t* validated,
+                                              size_t* unchanged) {
   manifests::Diagnostics diags;
   talos::MachineConfigExpectations expect;
-  for (const auto& m : plan.machines) {
-    if (m.role == "controlplane" && !m.address.empty()) {
-      expect.control_plane_addresses.push_back(HostOf(m.address));
+  expect.control_plane_addresses = ControlPlaneHosts(plan);
+  // A config validated when `served` was accepted gives the same findings
+  // again when its text, its release and the control-plane addresses are the same.
+  std::map<std::string, const manifests::MachineSummary*> served_machines;
+  if (served != nullptr && ControlPlaneHosts(*served) == expect.control_plane_addresses) {
+    for (const auto& m : served->machines) {
+      served_machines[m.name] = &m;
     }
   }
+  size_t checked = 0;
+  size_t skipped = 0;
   std::map<std::string, manifests::Position> where;
   for (const auto& m : state.machines) {
     where[m.name] = m.source.document;
@@ -60,6 +80,18 @@ manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& sta
     if (config == plan.machine_configs.end()) {
       continue;
     }
+    if (auto it = served_machines.find(m.name); it != served_machines.end()) {
+      const auto& before = *it->second;
+      auto before_config = before.macs.empty() ? served->machine_configs.end()
+                                               : served->machine_configs.find(before.macs[0]);
+      if (before.talos_version == m.talos_version &&
+          before_config != served->machine_configs.end() &&
+          before_config->second == config->second) {
+        ++skipped;
+        continue;
+      }
+    }
+    ++checked;
     manifests::Position pos = where.contains(m.name) ? where[m.name] : manifests::Position{};
     const std::string field = "machine config";
     const std::string who = "machine " + m.name + " (Talos " + m.talos_version + "): ";
@@ -69,18 +101,25 @@ manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& sta
       continue;
     }
     for (const auto& e : report->errors) {
-      diags.Error(pos, field, who + "fails the " + report->talos_minor + " schema: " + e.ToString());
+      diags.Error(pos, field,
+                  who + "invalid for Talos " + report->talos_minor + ": " + e.ToString());
     }
     for (const auto& w : report->warnings) {
       diags.Warning(pos, field, who + w.ToString());
     }
+  }
+  if (validated != nullptr) {
+    *validated = checked;
+  }
+  if (unchanged != nullptr) {
+    *unchanged = skipped;
   }
   return diags;
 }
 
 std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
     const manifests::RepoFiles& files, manifests::LoadOptions options,
-    const talos::SecretsBundle* secrets) {
+    const talos::SecretsBundle* secrets, const manifests::BootPlan* served) {
   options.base_configs_from_secrets = secrets != nullptr;
   auto state = manifests::Load(files, options);
   if (!state) {
@@ -99,14 +138,21 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
     return std::unexpected(all);
   }
   manifests::Diagnostics all = state->warnings;
-  all.Append(ValidateMachineConfigs(*state, *plan));
+  RenderedRevision out;
+  auto start = std::chrono::steady_clock::now();
+  all.Append(ValidateMachineConfigs(*state, *plan, served, &out.configs_validated,
+                                    &out.configs_unchanged));
+  out.validate_seconds = Seconds(std::chrono::steady_clock::now() - start);
   if (all.HasErrors()) {
     return std::unexpected(all);
   }
-  return RenderedRevision{std::move(*plan), std::move(all)};
+  out.plan = std::move(*plan);
+  out.warnings = std::move(all);
+  return out;
 }
 
-manifests::RepoCheck CheckRepoDir(const std::string& dir, const std::optional<std::string>& previous,
+manifests::RepoCheck CheckRepoDir(const std::string& dir,
+                                  const std::optional<std::string>& previous,
                                   const talos::SecretsBundle* secrets) {
   manifests::RepoCheck result;
   manifests::LoadOptions options;
@@ -169,11 +215,12 @@ GitOpsMetrics::GitOpsMetrics(prometheus::Registry& r)
                     .Name("ironboot_reconcile_duration_seconds")
                     .Help("Time a reconciler took, by reconciler.")
                     .Register(r)),
-      manifest_errors(BuildGauge()
-                          .Name("ironboot_manifest_errors")
-                          .Help("Errors in the newest revision's manifests (0 when it was accepted).")
-                          .Register(r)
-                          .Add({})) {
+      manifest_errors(
+          BuildGauge()
+              .Name("ironboot_manifest_errors")
+              .Help("Errors in the newest revision's manifests (0 when it was accepted).")
+              .Register(r)
+              .Add({})) {
   for (const char* result : {"ok", "error"}) {
     fetches.Add({{"result", result}});
   }
@@ -192,10 +239,14 @@ GitOpsController::GitOpsController(GitOpsOptions options, SourcePtr source,
       clock_(std::move(clock)),
       metrics_(*registry_) {}
 
-GitOpsController::~GitOpsController() { Stop(); }
+GitOpsController::~GitOpsController() {
+  Stop();
+}
 
 namespace {
-fs::path PlanFile(const fs::path& state_dir) { return state_dir / "plan" / "last-good.json"; }
+fs::path PlanFile(const fs::path& state_dir) {
+  return state_dir / "plan" / "last-good.json";
+}
 
 const prometheus::Histogram::BucketBoundaries& ReconcileBuckets() {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
@@ -292,8 +343,8 @@ Result<void> GitOpsController::ReconcileOnce() {
     metrics_.reconciles.Add({{"reconciler", "source"}, {"result", "error"}}).Increment();
     log->error("fetch failed source=\"{}\": {}", source_->Describe(), snapshot.error().message);
     std::lock_guard lock(mu_);
-    status_source_["last_fetch"] = {{"time", now}, {"result", "error"},
-                                    {"error", snapshot.error().message}};
+    status_source_["last_fetch"] = {
+        {"time", now}, {"result", "error"}, {"error", snapshot.error().message}};
     return std::unexpected(snapshot.error());
   }
   metrics_.fetches.Add({{"result", "ok"}}).Increment();
@@ -302,7 +353,8 @@ Result<void> GitOpsController::ReconcileOnce() {
       std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count()));
   {
     std::lock_guard lock(mu_);
-    status_source_["last_fetch"] = {{"time", now}, {"result", "ok"}, {"revision", snapshot->revision}};
+    status_source_["last_fetch"] = {
+        {"time", now}, {"result", "ok"}, {"revision", snapshot->revision}};
     status_source_["last_success"] = now;
   }
   if (snapshot->commit == last_commit_ && !retry_assets_) {
@@ -323,7 +375,8 @@ Result<void> GitOpsController::ReconcileOnce() {
       load_options.current_versions[m.name] = m.talos_version;
     }
   }
-  auto rendered = RenderRevision(snapshot->files, load_options, options_.secrets.get());
+  auto rendered = RenderRevision(snapshot->files, load_options, options_.secrets.get(),
+                                 served ? &served->plan : nullptr);
   metrics_.durations.Add({{"reconciler", "render"}}, ReconcileBuckets())
       .Observe(Seconds(std::chrono::steady_clock::now() - t1));
   if (!rendered) {
@@ -337,6 +390,11 @@ Result<void> GitOpsController::ReconcileOnce() {
   for (const auto& w : rendered->warnings.items()) {
     log->warn("rev={} {}", snapshot->revision, w.ToString());
   }
+  log->info(
+      "rev={} machine configs: {} validated against the Talos schema in {:.1f} ms, {} "
+      "unchanged since the served plan",
+      snapshot->revision, rendered->configs_validated, rendered->validate_seconds * 1000,
+      rendered->configs_unchanged);
   manifests::BootPlan* plan = &rendered->plan;
 
   // Assets: every release in use, verified before anything points at it.
@@ -466,9 +524,10 @@ json GitOpsController::Status() const {
   source["description"] = source_->Describe();
   source["interval_seconds"] = std::chrono::duration<double>(options_.interval).count();
   return {{"source", source},
-          {"served", {{"revision", served_ ? served_->revision : ""},
-                      {"published_at", published_at_},
-                      {"machines", machines}}},
+          {"served",
+           {{"revision", served_ ? served_->revision : ""},
+            {"published_at", published_at_},
+            {"machines", machines}}},
           {"rejected", status_rejected_},
           {"held_back", status_held_back_}};
 }

@@ -18,12 +18,12 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <nlohmann/json.hpp>
 
 #include "bootserver/metrics.h"
 #include "bootserver/store_holder.h"
@@ -32,9 +32,9 @@
 #include "manifests/diagnostics.h"
 #include "manifests/loader.h"
 #include "manifests/repo_check.h"
-#include "talos/secrets_bundle.h"
 #include "reconcilers/asset_cache.h"
 #include "reconcilers/boot_publish.h"
+#include "talos/secrets_bundle.h"
 
 namespace ironboot::controller {
 
@@ -51,6 +51,9 @@ struct GitOpsOptions {
 struct RenderedRevision {
   manifests::BootPlan plan;
   manifests::Diagnostics warnings;
+  size_t configs_validated = 0;  // machine configs checked against the schema
+  size_t configs_unchanged = 0;  // skipped: identical to the served plan's
+  double validate_seconds = 0;
 };
 
 // Load -> Render (base configs from `secrets` when not null, else from the
@@ -58,27 +61,33 @@ struct RenderedRevision {
 // Talos version and the control-plane addresses. Errors name the machine and
 // the schema/instance path, never a config value. Shared by the GitOps loop
 // and the validate / render / plan commands, so a repo's CI sees what the
-// server would reject.
+// server would reject. With `served` (the plan served now), a machine whose
+// config, Talos version and control-plane addresses are unchanged from it is
+// not validated again.
 std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
     const manifests::RepoFiles& files, manifests::LoadOptions options,
-    const talos::SecretsBundle* secrets);
+    const talos::SecretsBundle* secrets, const manifests::BootPlan* served = nullptr);
 
 // Validates the machine configs of `plan` (one per machine) as above.
 // `state` gives each machine's source file for the diagnostics.
 manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& state,
-                                              const manifests::BootPlan& plan);
+                                              const manifests::BootPlan& plan,
+                                              const manifests::BootPlan* served = nullptr,
+                                              size_t* validated = nullptr,
+                                              size_t* unchanged = nullptr);
 
 // manifests::CheckRepo with an optional secrets bundle and the machine-config
 // validation (for `ironboot validate` and `ironboot render`).
-manifests::RepoCheck CheckRepoDir(const std::string& dir, const std::optional<std::string>& previous,
+manifests::RepoCheck CheckRepoDir(const std::string& dir,
+                                  const std::optional<std::string>& previous,
                                   const talos::SecretsBundle* secrets);
 
 // The controller's metrics (issue list, prefix ironboot_).
 struct GitOpsMetrics {
   explicit GitOpsMetrics(prometheus::Registry& registry);
-  prometheus::Family<prometheus::Counter>& fetches;  // source_fetch_total{result}
-  prometheus::Gauge& last_success;                   // source_last_success_timestamp_seconds
-  prometheus::Family<prometheus::Gauge>& revision;   // source_revision_info{revision}
+  prometheus::Family<prometheus::Counter>& fetches;      // source_fetch_total{result}
+  prometheus::Gauge& last_success;                       // source_last_success_timestamp_seconds
+  prometheus::Family<prometheus::Gauge>& revision;       // source_revision_info{revision}
   prometheus::Family<prometheus::Counter>& reconciles;   // reconcile_total{reconciler,result}
   prometheus::Family<prometheus::Histogram>& durations;  // reconcile_duration_seconds{reconciler}
   prometheus::Gauge& manifest_errors;                    // manifest_errors
@@ -134,10 +143,10 @@ class GitOpsController {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool stop_ = false;                                    // guarded by mu_
-  bool triggered_ = false;                               // guarded by mu_
-  std::shared_ptr<const reconcilers::PublishedPlan> served_;  // guarded by mu_
-  nlohmann::json status_source_ = nlohmann::json::object();  // guarded by mu_
+  bool stop_ = false;                                          // guarded by mu_
+  bool triggered_ = false;                                     // guarded by mu_
+  std::shared_ptr<const reconcilers::PublishedPlan> served_;   // guarded by mu_
+  nlohmann::json status_source_ = nlohmann::json::object();    // guarded by mu_
   nlohmann::json status_rejected_;                             // guarded by mu_ (null if none)
   nlohmann::json status_held_back_ = nlohmann::json::array();  // guarded by mu_
   std::string published_at_;                                   // guarded by mu_

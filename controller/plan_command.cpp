@@ -36,7 +36,8 @@ constexpr char kSynopsis[] =
 // Base configs from this bundle when --secrets is given (set once in PlanCommand).
 const talos::SecretsBundle* g_secrets = nullptr;
 
-Result<manifests::BootPlan> RenderFiles(const manifests::RepoFiles& files, const std::string& what) {
+Result<manifests::BootPlan> RenderFiles(const manifests::RepoFiles& files,
+                                        const std::string& what) {
   auto rendered = RenderRevision(files, {}, g_secrets);
   if (!rendered) {
     return Fail(ErrorCode::kInvalid, what + " does not validate:\n" + rendered.error().ToString());
@@ -148,7 +149,8 @@ Result<manifests::BootPlan> ServedPlan(std::string server) {
       plan.machines.push_back(std::move(s));
     }
   } catch (const nlohmann::json::exception& e) {
-    return Fail(ErrorCode::kInvalid, server + "/status is not an ironboot GitOps status: " + e.what());
+    return Fail(ErrorCode::kInvalid,
+                server + "/status is not an ironboot GitOps status: " + e.what());
   }
   return plan;
 }
@@ -162,12 +164,14 @@ int Fail1(const Error& e) {
 
 int PlanCommand(Args args) {
   FlagSet flags("plan");
-  flags.String("against", "", "the old revision: a directory, or (with --repo) a branch, tag or commit");
+  flags.String("against", "",
+               "the old revision: a directory, or (with --repo) a branch, tag or commit");
   flags.String("server", "", "compare against what this ironboot server serves (http://host:8080)");
   flags.String("repo", "", "read both revisions from this git repository");
   flags.String("ref", "", "with --repo: the new revision (default: the remote's HEAD branch)");
   flags.String("path", "", "with --repo: subdirectory holding the manifests");
-  flags.String("secrets", "", "generate base configs from this secrets bundle (as serve -secrets-file)");
+  flags.String("secrets", "",
+               "generate base configs from this secrets bundle (as serve -secrets-file)");
   flags.Bool("help", "show this help");
   if (auto ok = flags.Parse(args); !ok) {
     return Fail1(ok.error());

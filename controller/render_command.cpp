@@ -11,8 +11,8 @@
 #include <system_error>
 
 #include "controller/commands.h"
-#include "manifests/boot_plan.h"
 #include "controller/gitops.h"
+#include "manifests/boot_plan.h"
 #include "manifests/repo_check.h"
 #include "talos/secrets_bundle.h"
 

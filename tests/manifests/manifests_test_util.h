@@ -31,6 +31,7 @@ inline const char kBaseControlplane[] = R"(version: v1alpha1
 machine:
   type: controlplane
   token: fake00.placeholder000000
+  certSANs: [10.0.4.11, 10.0.4.12, 10.0.4.13]
   install:
     disk: /dev/sda
 cluster:

@@ -336,7 +336,9 @@ int ServeCommand(Args args) {
     access_options.tokens = flags.GetBool("config-token");
   }
   bootserver::ConfigAccess config_access(access_options, clock);
-  handler_options.config_access = &config_access;
+  if (gitops) {
+    handler_options.config_access = &config_access;
+  }
   bootserver::BootHandler handler(handler_options, &holder, &metrics);
   if (controller) {
     GitOpsController* c = controller.get();

@@ -97,6 +97,11 @@ TEST(PlanCommandTest, DirAgainstDir) {
   std::string text = testutil::ReadFile(m2);
   text.replace(text.find("10.0.4.102"), 10, "10.0.4.112");
   testutil::WriteFile(m2, text);
+  // Every control-plane address must be in the certSANs (validated before a plan is shown).
+  auto all = tmp / "new/patches/all.yaml";
+  std::string patch = testutil::ReadFile(all);
+  patch.replace(patch.find("    - 10.0.4.103"), 0, "    - 10.0.4.112\n");
+  testutil::WriteFile(all, patch);
   auto changed = testutil::Run({IRONBOOT_BINARY, "plan", (tmp / "new").string(), "--against", src});
   EXPECT_EQ(changed.exit_code, 2) << changed.output;
   EXPECT_NE(changed.output.find("~ machine controlplane2"), std::string::npos) << changed.output;

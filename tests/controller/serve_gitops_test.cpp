@@ -174,6 +174,12 @@ class ServeGitOpsTest : public ::testing::Test {
     }
     std::string& cluster = files["cluster.yaml"];
     cluster = cluster.substr(0, cluster.find("\n---\n") + 1);
+    // CommitChange moves controlplane1 to 10.0.4.<host>: every control-plane
+    // address must be in the certSANs, or the configs are rejected.
+    std::string& all = files["patches/all.yaml"];
+    for (int host = 104; host <= 130; ++host) {
+      all.replace(all.find("    - 10.0.4.103"), 0, "    - 10.0.4." + std::to_string(host) + "\n");
+    }
     files["releases/v1.11.3.yaml"] =
         "apiVersion: ironboot.dev/v1alpha1\nkind: TalosRelease\nmetadata:\n"
         "  name: talos-v1.11.3-amd64\nspec:\n  version: v1.11.3\n  arch: amd64\n"

@@ -303,6 +303,19 @@ TEST(RenderTest, ToStoreContent) {
   EXPECT_EQ(content.machine_configs.size(), 4u);
   EXPECT_EQ(content.extra_assets.at("talos/1.11.3/amd64/vmlinuz"), "/cache/sha512/ab");
   EXPECT_EQ(content.revision, "main@sha1:3f2a");
+  // Every MAC of a machine with a static address maps to it, without the prefix.
+  for (const auto& m : plan.machines) {
+    for (const auto& mac : m.macs) {
+      if (m.address.empty()) {
+        EXPECT_FALSE(content.machine_addresses.contains(mac)) << mac;
+      } else {
+        EXPECT_EQ(content.machine_addresses.at(mac), m.address.substr(0, m.address.find('/')))
+            << mac;
+        EXPECT_EQ(content.machine_addresses.at(mac).find('/'), std::string::npos);
+      }
+    }
+  }
+  EXPECT_FALSE(content.machine_addresses.empty());
 }
 
 // The Matchbox export serves each config as a generic template at /generic.

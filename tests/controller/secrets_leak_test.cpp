@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "controller/gitops.h"
+#include "manifests/repo_dir.h"
 #include "reconcilers/sha512.h"
 #include "talos/secrets_bundle.h"
 #include "tests/testutil/testutil.h"
@@ -293,6 +295,51 @@ TEST_F(SecretsLeakTest, RenderWithSecretsNeedsNoBaseConfigFiles) {
   EXPECT_THAT(testutil::ReadFile(out / "generic" / "controlplane1.yaml"),
               HasSubstr(TheBundle().secrets.trustd_token));
   EXPECT_EQ(FindSecret(r.output), "");
+}
+
+}  // namespace
+}  // namespace ironboot::controller
+
+namespace ironboot::controller {
+namespace {
+
+manifests::RepoFiles HomelabFiles() {
+  auto files = manifests::ReadRepoDir(std::string(IRONBOOT_SOURCE_DIR) + "/examples/homelab");
+  EXPECT_TRUE(files.has_value());
+  return files ? *files : manifests::RepoFiles{};
+}
+
+// RenderRevision rejects a config the Talos schema refuses, naming the
+// machine, the instance path and the schema path; never a config value.
+TEST(RenderRevisionTest, SchemaErrorNamesMachineAndPath) {
+  auto files = HomelabFiles();
+  auto& all = files["patches/all.yaml"];
+  all.replace(all.find("machine:\n"), 9, "machine:\n  notATalosField: true\n");
+  auto r = RenderRevision(files, {}, nullptr);
+  ASSERT_FALSE(r.has_value());
+  std::string text = r.error().ToString();
+  EXPECT_THAT(text, HasSubstr("machine controlplane1 (Talos v1.11.3): invalid for Talos v1.11: "
+                              "document 1: /machine/notATalosField"));
+  EXPECT_THAT(text, HasSubstr("(schema #/$defs/v1alpha1.MachineConfig/additionalProperties)"));
+  EXPECT_THAT(text, Not(HasSubstr("faketo.kenplaceholder00")));
+}
+
+// Configs identical to the served plan's are not validated again; a changed
+// one is.
+TEST(RenderRevisionTest, UnchangedConfigsSkipValidation) {
+  auto files = HomelabFiles();
+  auto first = RenderRevision(files, {}, nullptr);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  EXPECT_EQ(first->configs_validated, 3u);
+  auto again = RenderRevision(files, {}, nullptr, &first->plan);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->configs_validated, 0u);
+  EXPECT_EQ(again->configs_unchanged, 3u);
+  files["machines/controlplane1.yaml"] += "  installDisk: /dev/sdb\n";
+  auto changed = RenderRevision(files, {}, nullptr, &first->plan);
+  ASSERT_TRUE(changed.has_value()) << changed.error().ToString();
+  EXPECT_EQ(changed->configs_validated, 1u);
+  EXPECT_EQ(changed->configs_unchanged, 2u);
 }
 
 }  // namespace

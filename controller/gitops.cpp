@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "controller/backoff.h"
 #include "controller/plan_file.h"
+#include "talos/age_secrets.h"
 #include "manifests/loader.h"
 #include "manifests/render.h"
 #include "manifests/repo_dir.h"
@@ -375,7 +376,28 @@ Result<void> GitOpsController::ReconcileOnce() {
       load_options.current_versions[m.name] = m.talos_version;
     }
   }
-  auto rendered = RenderRevision(snapshot->files, load_options, options_.secrets.get(),
+  // The secrets bundle: from -secrets-file, or decrypted from the repo itself.
+  std::shared_ptr<const talos::SecretsBundle> secrets = options_.secrets;
+  if (!secrets && !options_.age_identity_file.empty()) {
+    auto file = snapshot->files.find(kEncryptedSecretsPath);
+    Result<talos::SecretsBundle> bundle =
+        file == snapshot->files.end()
+            ? Fail(ErrorCode::kNotFound,
+                   std::string(kEncryptedSecretsPath) +
+                       ": missing from the repository (serve -age-identity expects the secrets "
+                       "bundle there, encrypted with age to the identity's recipient)")
+            : talos::LoadEncryptedSecretsBundle(file->second, options_.age_identity_file);
+    if (!bundle) {
+      manifests::Diagnostics d;
+      d.Error(manifests::Position{kEncryptedSecretsPath, 0, 0}, "", bundle.error().message);
+      metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "error"}}).Increment();
+      Reject(snapshot->revision, d);
+      retry_assets_ = false;
+      return {};
+    }
+    secrets = std::make_shared<const talos::SecretsBundle>(std::move(*bundle));
+  }
+  auto rendered = RenderRevision(snapshot->files, load_options, secrets.get(),
                                  served ? &served->plan : nullptr);
   metrics_.durations.Add({{"reconciler", "render"}}, ReconcileBuckets())
       .Observe(Seconds(std::chrono::steady_clock::now() - t1));

@@ -44,7 +44,15 @@ struct GitOpsOptions {
   // When set (serve -secrets-file), base configs are generated from this
   // bundle instead of the repo's spec.baseConfigs files.
   std::shared_ptr<const talos::SecretsBundle> secrets;
+  // When set (serve -age-identity) and `secrets` is not: the bundle is the
+  // repo's own `secrets.yaml.age` (age, X25519), decrypted in memory with this
+  // identity file at each revision. A revision without that file, or whose
+  // file does not decrypt, is rejected.
+  std::filesystem::path age_identity_file;
 };
+
+// The repo path of the age-encrypted secrets bundle.
+inline constexpr char kEncryptedSecretsPath[] = "secrets.yaml.age";
 
 // A revision that loaded, rendered and whose every machine config passed
 // ValidateMachineConfig; `warnings` are the loader's and the validator's.

@@ -96,6 +96,9 @@ void DeclareFlags(FlagSet& flags) {
   flags.String("webhook-secret-file", "", "file holding the push-webhook secret (GitHub/Gitea HMAC, GitLab token); "
                "without it POST /hooks/git answers 401",
                {"IRONBOOT_WEBHOOK_SECRET_FILE"});
+  flags.String("age-identity", "", "age identity file (AGE-SECRET-KEY-1...) that decrypts the repo's "
+               "secrets.yaml.age in memory, when -secrets-file is not given",
+               {"IRONBOOT_AGE_IDENTITY"});
   flags.String("secrets-file", "", "cluster secrets bundle (talosctl gen secrets / ironboot secrets gen YAML, "
                "kept outside the repo): base configs are generated from it instead of spec.baseConfigs",
                {"IRONBOOT_SECRETS_FILE"});
@@ -305,6 +308,7 @@ int ServeCommand(Args args) {
     gitops_options.state_dir = source_options.state_dir;
     gitops_options.interval = *interval;
     gitops_options.secrets = secrets;
+    gitops_options.age_identity_file = flags.Get("age-identity");
     controller = std::make_unique<GitOpsController>(gitops_options, std::move(*source),
                                                     asset_cache.get(), &holder, &metrics,
                                                     registry, clock);

@@ -5,6 +5,9 @@
 // ReconcileOnce(); nothing waits for time.
 
 #include "controller/gitops.h"
+#include "talos/age.h"
+#include "talos/age_secrets.h"
+#include "talos/secrets_bundle.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -301,7 +304,8 @@ class GitOpsTest : public ::testing::Test {
     }
   };
 
-  std::unique_ptr<Controller> MakeController(const std::string& url) {
+  std::unique_ptr<Controller> MakeController(const std::string& url,
+                                             const fs::path& age_identity_file = {}) {
     auto c = std::make_unique<Controller>();
     GitSourceOptions source_options;
     source_options.url = url;
@@ -316,6 +320,7 @@ class GitOpsTest : public ::testing::Test {
     GitOpsOptions options;
     options.state_dir = state_dir_;
     options.interval = 1h;
+    options.age_identity_file = age_identity_file;
     c->gitops =
         std::make_unique<GitOpsController>(options, std::move(*source), c->cache.get(), &c->holder,
                                            c->http_metrics.get(), c->registry, c->clock);
@@ -653,6 +658,57 @@ TEST_F(GitOpsTest, StartAndTriggerRunPasses) {
   c->gitops->Trigger("test");
   EXPECT_TRUE(WaitFor([&] { return c->gitops->ServedRevision() == Rev(next); }));
   c->gitops->Stop();
+}
+
+}  // namespace
+}  // namespace ironboot::controller
+
+namespace ironboot::controller {
+namespace {
+
+// With -age-identity, the secrets bundle is the repo's own secrets.yaml.age,
+// decrypted in memory: the machine configs carry that bundle's secrets. A
+// revision whose secrets.yaml.age is for another identity (or missing) is
+// rejected with the file named, and the previous plan keeps serving.
+TEST_F(GitOpsTest, EncryptedSecretsInRepoDecryptedWithIdentity) {
+  auto talosctl = testutil::ReadFile(std::string(IRONBOOT_SHARED_DIR) +
+                                     "/talos/testdata/generate/secrets/testdata/secrets.yaml");
+  auto bundle = talos::LoadSecretsBundle(talosctl, "secrets.yaml");
+  ASSERT_TRUE(bundle) << bundle.error().message;
+  auto identity = talos::AgeGenerateIdentity();
+  ASSERT_TRUE(identity) << identity.error().message;
+  WriteFile(tmp_ / "identity.txt", identity->secret_key + "\n");
+  auto encrypted = talos::EncryptSecretsBundle(*bundle, {identity->recipient});
+  ASSERT_TRUE(encrypted) << encrypted.error().message;
+
+  auto files = HomelabFiles();
+  files["releases/v1.11.3.yaml"] = Release("v1.11.3");
+  files["secrets.yaml.age"] = *encrypted;
+  Commit(files, "homelab with encrypted secrets");
+  auto c = MakeController(FileUrl(), tmp_ / "identity.txt");
+  ASSERT_TRUE(c->gitops->ReconcileOnce());
+  const std::string* config = c->Config("00:23:24:e7:29:40");
+  ASSERT_NE(config, nullptr) << c->gitops->Status().dump(2);
+  EXPECT_THAT(*config, HasSubstr(bundle->cluster_secret)) << "config generated from the bundle";
+  EXPECT_THAT(*config, HasSubstr(bundle->bootstrap_token));
+  std::string served = c->gitops->ServedRevision();
+
+  auto other = talos::AgeGenerateIdentity();
+  ASSERT_TRUE(other);
+  auto wrong = talos::EncryptSecretsBundle(*bundle, {other->recipient});
+  ASSERT_TRUE(wrong);
+  Commit({{"secrets.yaml.age", *wrong}}, "secrets for another identity");
+  ASSERT_TRUE(c->gitops->ReconcileOnce());
+  json status = c->gitops->Status();
+  EXPECT_EQ(c->gitops->ServedRevision(), served) << "the last good plan keeps serving";
+  ASSERT_TRUE(status["rejected"].is_object()) << status.dump(2);
+  EXPECT_THAT(Joined(status["rejected"]["errors"]), HasSubstr("secrets.yaml.age"));
+  EXPECT_THAT(status.dump(), Not(HasSubstr(bundle->cluster_secret)));
+
+  Commit({{"secrets.yaml.age", ""}}, "secrets removed");
+  ASSERT_TRUE(c->gitops->ReconcileOnce());
+  EXPECT_THAT(Joined(c->gitops->Status()["rejected"]["errors"]),
+              HasSubstr("secrets.yaml.age: missing from the repository"));
 }
 
 }  // namespace

@@ -167,6 +167,11 @@ spec:
                           std::to_string(port) + R"(
   subnet: 10.0.4.0/24
   kernelArgs: [console=ttyS0, loglevel=3]
+  # The control plane's address must be in certSANs (configs are validated).
+  patches:
+    all:
+      - machine:
+          certSANs: [10.0.4.100, 10.0.4.101]
 )";
     for (int i = 0; i < 2; ++i) {
       const auto& r = release(i);

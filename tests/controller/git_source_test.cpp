@@ -29,12 +29,15 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include "common/log.h"
+#include "tests/testutil/git.h"
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::controller {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::Git;
+using testutil::GitEnv;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -43,35 +46,6 @@ using testutil::Run;
 using testutil::TempDir;
 using testutil::WaitFor;
 using testutil::WriteFile;
-
-// The git CLI with no user or system config, and a fixed identity.
-const std::map<std::string, std::string>& GitEnv() {
-  static const std::map<std::string, std::string> env = {
-      {"GIT_CONFIG_NOSYSTEM", "1"},
-      {"GIT_CONFIG_GLOBAL", "/dev/null"},
-      {"GIT_AUTHOR_NAME", "ironboot test"},
-      {"GIT_AUTHOR_EMAIL", "test@ironboot.invalid"},
-      {"GIT_COMMITTER_NAME", "ironboot test"},
-      {"GIT_COMMITTER_EMAIL", "test@ironboot.invalid"},
-      {"GIT_TERMINAL_PROMPT", "0"}};
-  return env;
-}
-
-std::string Git(const fs::path& cwd, std::vector<std::string> args) {
-  args.insert(args.begin(), "git");
-  auto r = Run(args, cwd, GitEnv());
-  if (r.exit_code != 0) {
-    std::string line;
-    for (const auto& a : args) {
-      line += a + " ";
-    }
-    ADD_FAILURE() << line << "failed in " << cwd << ": " << r.output;
-  }
-  while (!r.output.empty() && r.output.back() == '\n') {
-    r.output.pop_back();
-  }
-  return r.output;
-}
 
 // A bare repository under <root>/srv/<name> and a work clone that pushes to it.
 class ClusterRepo {

@@ -29,12 +29,15 @@
 #include "bootserver/labels.h"
 #include "controller/git_source.h"
 #include "reconcilers/sha512.h"
+#include "tests/testutil/git.h"
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::controller {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::Git;
+using testutil::GitEnv;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using ::testing::ContainsRegex;
@@ -45,28 +48,6 @@ using testutil::Run;
 using testutil::TempDir;
 using testutil::WaitFor;
 using testutil::WriteFile;
-
-const std::map<std::string, std::string>& GitEnv() {
-  static const std::map<std::string, std::string> env = {
-      {"GIT_CONFIG_NOSYSTEM", "1"},
-      {"GIT_CONFIG_GLOBAL", "/dev/null"},
-      {"GIT_AUTHOR_NAME", "ironboot test"},
-      {"GIT_AUTHOR_EMAIL", "test@ironboot.invalid"},
-      {"GIT_COMMITTER_NAME", "ironboot test"},
-      {"GIT_COMMITTER_EMAIL", "test@ironboot.invalid"},
-      {"GIT_TERMINAL_PROMPT", "0"}};
-  return env;
-}
-
-std::string Git(const fs::path& cwd, std::vector<std::string> args) {
-  args.insert(args.begin(), "git");
-  auto r = Run(args, cwd, GitEnv());
-  EXPECT_EQ(r.exit_code, 0) << args[1] << " failed in " << cwd << ": " << r.output;
-  while (!r.output.empty() && r.output.back() == '\n') {
-    r.output.pop_back();
-  }
-  return r.output;
-}
 
 // Random bytes standing in for a Talos kernel or initramfs, written to `path`.
 std::string WriteAsset(const fs::path& path, unsigned seed) {

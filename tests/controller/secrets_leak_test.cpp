@@ -19,12 +19,15 @@
 #include "manifests/repo_dir.h"
 #include "reconcilers/sha512.h"
 #include "talos/secrets_bundle.h"
+#include "tests/testutil/git.h"
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::controller {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::Git;
+using testutil::GitEnv;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -38,25 +41,6 @@ using testutil::WriteFile;
 
 const std::string kBinary = IRONBOOT_BINARY;
 constexpr char kCp1Mac[] = "00-23-24-e7-29-40";
-
-const std::map<std::string, std::string>& GitEnv() {
-  static const std::map<std::string, std::string> env = {
-      {"GIT_CONFIG_NOSYSTEM", "1"},
-      {"GIT_CONFIG_GLOBAL", "/dev/null"},
-      {"GIT_AUTHOR_NAME", "ironboot test"},
-      {"GIT_AUTHOR_EMAIL", "test@ironboot.invalid"},
-      {"GIT_COMMITTER_NAME", "ironboot test"},
-      {"GIT_COMMITTER_EMAIL", "test@ironboot.invalid"},
-      {"GIT_TERMINAL_PROMPT", "0"}};
-  return env;
-}
-
-std::string Git(const fs::path& cwd, std::vector<std::string> args) {
-  args.insert(args.begin(), "git");
-  auto r = testutil::Run(args, cwd, GitEnv());
-  EXPECT_EQ(r.exit_code, 0) << args[1] << " failed in " << cwd << ": " << r.output;
-  return r.output;
-}
 
 // One bundle per test binary (generation takes seconds): file and secrets.
 struct Bundle {

@@ -24,12 +24,15 @@
 
 #include "controller/webhook.h"
 #include "reconcilers/sha512.h"
+#include "tests/testutil/git.h"
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::controller {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::Git;
+using testutil::GitEnv;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using ::testing::ContainsRegex;
@@ -46,28 +49,6 @@ using testutil::WriteFile;
 const std::string kBinary = IRONBOOT_BINARY;
 const std::string kSecret = "wh-secret-7f3a9c1e5b";  // must never show up in output
 constexpr char kCp1Mac[] = "00:23:24:e7:29:40";
-
-const std::map<std::string, std::string>& GitEnv() {
-  static const std::map<std::string, std::string> env = {
-      {"GIT_CONFIG_NOSYSTEM", "1"},
-      {"GIT_CONFIG_GLOBAL", "/dev/null"},
-      {"GIT_AUTHOR_NAME", "ironboot test"},
-      {"GIT_AUTHOR_EMAIL", "test@ironboot.invalid"},
-      {"GIT_COMMITTER_NAME", "ironboot test"},
-      {"GIT_COMMITTER_EMAIL", "test@ironboot.invalid"},
-      {"GIT_TERMINAL_PROMPT", "0"}};
-  return env;
-}
-
-std::string Git(const fs::path& cwd, std::vector<std::string> args) {
-  args.insert(args.begin(), "git");
-  auto r = Run(args, cwd, GitEnv());
-  EXPECT_EQ(r.exit_code, 0) << args[1] << " failed in " << cwd << ": " << r.output;
-  while (!r.output.empty() && r.output.back() == '\n') {
-    r.output.pop_back();
-  }
-  return r.output;
-}
 
 bool Accepts(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "controller/commands.h"
+#include "controller/flags.h"
 #include "controller/gitops.h"
 #include "manifests/boot_plan.h"
 #include "manifests/repo_check.h"
@@ -63,36 +64,35 @@ bool WriteAtomically(const std::filesystem::path& path, const std::string& conte
 }  // namespace
 
 int RenderCommand(Args args) {
-  std::optional<std::string> dir;
-  std::optional<std::string> out;
-  std::optional<std::string> previous;
-  std::optional<std::string> secrets_file;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kRenderUsage, stdout);
-      return 0;
-    }
-    if (a == "--out" && i + 1 < args.size()) {
-      out = args[++i];
-    } else if (a.starts_with("--out=")) {
-      out = a.substr(6);
-    } else if (a == "--previous" && i + 1 < args.size()) {
-      previous = args[++i];
-    } else if (a.starts_with("--previous=")) {
-      previous = a.substr(11);
-    } else if (a == "--secrets" && i + 1 < args.size()) {
-      secrets_file = args[++i];
-    } else if (a.starts_with("--secrets=")) {
-      secrets_file = a.substr(10);
-    } else if (!a.starts_with("-") && !dir) {
-      dir = a;
-    } else {
-      std::fprintf(stderr, "ironboot render: unexpected argument \"%s\"\n\n%s", a.c_str(),
-                   kRenderUsage);
-      return 2;
-    }
+  FlagSet flags("render");
+  flags.String("out", "", "the Matchbox data dir to write");
+  flags.String("previous", "", "the repo as deployed now");
+  flags.String("secrets", "", "secrets bundle for base configs");
+  flags.Bool("help", "show this help");
+  flags.Bool("h", "show this help");
+  if (auto parsed = flags.Parse(args); !parsed) {
+    std::fprintf(stderr, "ironboot %s\n\n%s", parsed.error().message.c_str(), kRenderUsage);
+    return 2;
   }
+  if (flags.GetBool("help") || flags.GetBool("h")) {
+    std::fputs(kRenderUsage, stdout);
+    return 0;
+  }
+  if (flags.positional().size() > 1) {
+    std::fprintf(stderr, "ironboot render: unexpected argument \"%s\"\n\n%s",
+                 flags.positional()[1].c_str(), kRenderUsage);
+    return 2;
+  }
+  auto optional_flag = [&](const char* name) -> std::optional<std::string> {
+    return flags.Get(name).empty() ? std::nullopt : std::optional<std::string>(flags.Get(name));
+  };
+  std::optional<std::string> dir;
+  if (!flags.positional().empty()) {
+    dir = flags.positional()[0];
+  }
+  std::optional<std::string> out = optional_flag("out");
+  std::optional<std::string> previous = optional_flag("previous");
+  std::optional<std::string> secrets_file = optional_flag("secrets");
   if (!dir || !out) {
     std::fprintf(stderr, "ironboot render: %s\n\n%s", !dir ? "missing DIR" : "missing --out OUT",
                  kRenderUsage);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "controller/commands.h"
+#include "controller/flags.h"
 #include "controller/gitops.h"
 #include "manifests/repo_check.h"
 #include "talos/secrets_bundle.h"
@@ -30,31 +31,33 @@ constexpr char kValidateUsage[] =
 }  // namespace
 
 int ValidateCommand(Args args) {
-  std::optional<std::string> dir;
-  std::optional<std::string> previous;
-  std::optional<std::string> secrets_file;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kValidateUsage, stdout);
-      return 0;
-    }
-    if (a == "--previous" && i + 1 < args.size()) {
-      previous = args[++i];
-    } else if (a.starts_with("--previous=")) {
-      previous = a.substr(11);
-    } else if (a == "--secrets" && i + 1 < args.size()) {
-      secrets_file = args[++i];
-    } else if (a.starts_with("--secrets=")) {
-      secrets_file = a.substr(10);
-    } else if (!a.starts_with("-") && !dir) {
-      dir = a;
-    } else {
-      std::fprintf(stderr, "ironboot validate: unexpected argument \"%s\"\n\n%s", a.c_str(),
-                   kValidateUsage);
-      return 2;
-    }
+  FlagSet flags("validate");
+  flags.String("previous", "", "the repo as deployed now");
+  flags.String("secrets", "", "secrets bundle for base configs");
+  flags.Bool("help", "show this help");
+  flags.Bool("h", "show this help");
+  if (auto parsed = flags.Parse(args); !parsed) {
+    std::fprintf(stderr, "ironboot %s\n\n%s", parsed.error().message.c_str(), kValidateUsage);
+    return 2;
   }
+  if (flags.GetBool("help") || flags.GetBool("h")) {
+    std::fputs(kValidateUsage, stdout);
+    return 0;
+  }
+  if (flags.positional().size() > 1) {
+    std::fprintf(stderr, "ironboot validate: unexpected argument \"%s\"\n\n%s",
+                 flags.positional()[1].c_str(), kValidateUsage);
+    return 2;
+  }
+  auto optional_flag = [&](const char* name) -> std::optional<std::string> {
+    return flags.Get(name).empty() ? std::nullopt : std::optional<std::string>(flags.Get(name));
+  };
+  std::optional<std::string> dir;
+  if (!flags.positional().empty()) {
+    dir = flags.positional()[0];
+  }
+  std::optional<std::string> previous = optional_flag("previous");
+  std::optional<std::string> secrets_file = optional_flag("secrets");
   if (!dir) {
     std::fprintf(stderr, "ironboot validate: missing DIR\n\n%s", kValidateUsage);
     return 2;

@@ -38,6 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 using testutil::Git;
 using testutil::GitEnv;
+using testutil::Accepts;
+using testutil::GitDaemon;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -85,53 +87,6 @@ class ClusterRepo {
   fs::path bare_;
   fs::path work_;
   std::string branch_;
-};
-
-bool Accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-// git-daemon itself (the `git daemon` wrapper runs it as a child, which a
-// signal to the wrapper would miss).
-std::string GitExecPath() {
-  static const std::string path = Git("/", {"--exec-path"});
-  return path;
-}
-
-// `git daemon` serving <root>/srv on 127.0.0.1:port.
-class GitDaemon {
- public:
-  GitDaemon(const fs::path& base, int port) : base_(base), port_(port) { Start(); }
-  void Start() {
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{GitExecPath() + "/git-daemon", "--reuseaddr",
-                                 "--base-path=" + base_.string(), "--export-all",
-                                 "--listen=127.0.0.1", "--port=" + std::to_string(port_),
-                                 base_.string()},
-        GitEnv());
-    EXPECT_TRUE(WaitFor([&] { return Accepts(port_); })) << process_->Output();
-  }
-  void Kill() {
-    kill(-process_->pid(), SIGKILL);  // its process group: the daemon and its children
-    process_->Wait(5s);
-    process_.reset();
-    EXPECT_TRUE(WaitFor([&] { return !Accepts(port_); }));
-  }
-  std::string Url(const std::string& repo) const {
-    return "git://127.0.0.1:" + std::to_string(port_) + "/" + repo;
-  }
-
- private:
-  fs::path base_;
-  int port_;
-  std::unique_ptr<Process> process_;
 };
 
 // lighttpd running git http-backend as CGI for <root>/srv under /git/;

@@ -38,6 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 using testutil::Git;
 using testutil::GitEnv;
+using testutil::Accepts;
+using testutil::GitDaemon;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using ::testing::ContainsRegex;
@@ -120,53 +122,6 @@ std::string MachineYaml(const std::string& name, const std::string& mac, const s
          "  address: " +
          address + "\n" + extra;
 }
-
-bool Accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-// git-daemon serving `base` on 127.0.0.1:port (run directly, not through the
-// `git daemon` wrapper, so killing its process group stops it).
-class GitDaemon {
- public:
-  GitDaemon(fs::path base, int port) : base_(std::move(base)), port_(port) { Start(); }
-  ~GitDaemon() {
-    if (process_) {
-      Kill();
-    }
-  }
-  void Start() {
-    static const std::string exec_path = Git("/", {"--exec-path"});
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{exec_path + "/git-daemon", "--reuseaddr",
-                                 "--base-path=" + base_.string(), "--export-all",
-                                 "--listen=127.0.0.1", "--port=" + std::to_string(port_),
-                                 base_.string()},
-        GitEnv());
-    EXPECT_TRUE(WaitFor([&] { return Accepts(port_); })) << process_->Output();
-  }
-  void Kill() {
-    kill(-process_->pid(), SIGKILL);
-    process_->Wait(5s);
-    process_.reset();
-    EXPECT_TRUE(WaitFor([&] { return !Accepts(port_); }));
-  }
-  std::string Url(const std::string& repo) const {
-    return "git://127.0.0.1:" + std::to_string(port_) + "/" + repo;
-  }
-
- private:
-  fs::path base_;
-  int port_;
-  std::unique_ptr<Process> process_;
-};
 
 // Reads a sample from the registry: a counter's or gauge's value, or a
 // histogram's sample count, summed over the series whose labels include

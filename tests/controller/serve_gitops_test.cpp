@@ -33,6 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 using testutil::Git;
 using testutil::GitEnv;
+using testutil::Accepts;
+using testutil::GitDaemon;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using ::testing::ContainsRegex;
@@ -49,52 +51,6 @@ using testutil::WriteFile;
 const std::string kBinary = IRONBOOT_BINARY;
 const std::string kSecret = "wh-secret-7f3a9c1e5b";  // must never show up in output
 constexpr char kCp1Mac[] = "00:23:24:e7:29:40";
-
-bool Accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-// git-daemon serving `base` on 127.0.0.1:port.
-class GitDaemon {
- public:
-  GitDaemon(fs::path base, int port) : base_(std::move(base)), port_(port) { Start(); }
-  ~GitDaemon() {
-    if (process_) {
-      Kill();
-    }
-  }
-  void Start() {
-    static const std::string exec_path = Git("/", {"--exec-path"});
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{exec_path + "/git-daemon", "--reuseaddr",
-                                 "--base-path=" + base_.string(), "--export-all",
-                                 "--listen=127.0.0.1", "--port=" + std::to_string(port_),
-                                 base_.string()},
-        GitEnv());
-    EXPECT_TRUE(WaitFor([&] { return Accepts(port_); })) << process_->Output();
-  }
-  void Kill() {
-    kill(-process_->pid(), SIGKILL);
-    process_->Wait(5s);
-    process_.reset();
-    EXPECT_TRUE(WaitFor([&] { return !Accepts(port_); }));
-  }
-  std::string Url(const std::string& repo) const {
-    return "git://127.0.0.1:" + std::to_string(port_) + "/" + repo;
-  }
-
- private:
-  fs::path base_;
-  int port_;
-  std::unique_ptr<Process> process_;
-};
 
 std::string RandomBytes(unsigned seed) {
   std::mt19937 rng(seed);

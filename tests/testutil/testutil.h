@@ -73,6 +73,9 @@ class Process {
 bool WaitFor(const std::function<bool()>& pred,
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+// True when a TCP connection to 127.0.0.1:port succeeds.
+bool Accepts(int port);
+
 // Returns a free TCP (or UDP) port on 127.0.0.1, for tools that cannot take port 0.
 int FreePort(bool udp = false);
 

@@ -30,6 +30,10 @@ class FlagSet {
   Result<void> Parse(Args args);
 
   const std::string& Get(const std::string& name) const;
+  // The value, or nullopt when it is empty.
+  std::optional<std::string> GetOptional(const std::string& name) const {
+    return Get(name).empty() ? std::nullopt : std::optional<std::string>(Get(name));
+  }
   const std::vector<std::string>& GetAll(const std::string& name) const;
   bool GetBool(const std::string& name) const;
   // True when the flag came from the command line, the environment or a config file.

@@ -83,16 +83,13 @@ int RenderCommand(Args args) {
                  flags.positional()[1].c_str(), kRenderUsage);
     return 2;
   }
-  auto optional_flag = [&](const char* name) -> std::optional<std::string> {
-    return flags.Get(name).empty() ? std::nullopt : std::optional<std::string>(flags.Get(name));
-  };
   std::optional<std::string> dir;
   if (!flags.positional().empty()) {
     dir = flags.positional()[0];
   }
-  std::optional<std::string> out = optional_flag("out");
-  std::optional<std::string> previous = optional_flag("previous");
-  std::optional<std::string> secrets_file = optional_flag("secrets");
+  std::optional<std::string> out = flags.GetOptional("out");
+  std::optional<std::string> previous = flags.GetOptional("previous");
+  std::optional<std::string> secrets_file = flags.GetOptional("secrets");
   if (!dir || !out) {
     std::fprintf(stderr, "ironboot render: %s\n\n%s", !dir ? "missing DIR" : "missing --out OUT",
                  kRenderUsage);

@@ -49,15 +49,12 @@ int ValidateCommand(Args args) {
                  flags.positional()[1].c_str(), kValidateUsage);
     return 2;
   }
-  auto optional_flag = [&](const char* name) -> std::optional<std::string> {
-    return flags.Get(name).empty() ? std::nullopt : std::optional<std::string>(flags.Get(name));
-  };
   std::optional<std::string> dir;
   if (!flags.positional().empty()) {
     dir = flags.positional()[0];
   }
-  std::optional<std::string> previous = optional_flag("previous");
-  std::optional<std::string> secrets_file = optional_flag("secrets");
+  std::optional<std::string> previous = flags.GetOptional("previous");
+  std::optional<std::string> secrets_file = flags.GetOptional("secrets");
   if (!dir) {
     std::fprintf(stderr, "ironboot validate: missing DIR\n\n%s", kValidateUsage);
     return 2;

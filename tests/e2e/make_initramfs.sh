@@ -33,7 +33,10 @@ if ! [[ $marker =~ ^[A-Za-z0-9._-]+$ ]]; then
   exit 2
 fi
 busybox=/bin/busybox
-if ! "$busybox" 2>/dev/null | grep -q 'udhcpc'; then
+# Capture the applet list first: `busybox | grep -q` under pipefail fails at
+# random when grep exits early and busybox dies of SIGPIPE.
+applets=$("$busybox" 2>/dev/null || true)
+if [[ "$applets" != *udhcpc* ]]; then
   echo "make_initramfs: $busybox has no udhcpc (install busybox-static)" >&2
   exit 1
 fi

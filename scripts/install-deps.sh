@@ -23,6 +23,12 @@ packages=(
   json-schema-test-suite
   # end-to-end network boot (tests/e2e): QEMU with iPXE NIC ROMs, UEFI firmware, busybox initramfs
   qemu-system-x86 ipxe-qemu ovmf busybox-static cpio
+  # Talos API client and the simulated fleet's apid: gRPC with mutual TLS, our own .proto
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # maintenance windows name IANA time zones (TZif files)
+  tzdata
+  # dashboards/ and alerts: promtool check/test rules, a real Prometheus scraping ironboot
+  prometheus
 )
 
 missing=()

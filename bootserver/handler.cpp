@@ -123,6 +123,9 @@ Reply BootHandler::Handle(const HttpRequest& req) const {
     reply = Matchbox404();  // Go's ServeMux: "/" catches everything, answers 404
   }
   reply.handler = std::move(handler);
+  if (options_.observer) {
+    options_.observer(req, reply);
+  }
   return reply;
 }
 

@@ -76,6 +76,10 @@ class BootHandler {
     // machine config to anyone who names its MAC: for tests and tools only;
     // `ironboot serve` always sets one.
     ConfigAccess* config_access = nullptr;
+    // Called with every answered request (boot events for the observed
+    // state: which MAC fetched its script, who fetched which asset). Must be
+    // cheap and thread-safe; it runs on the serving thread.
+    std::function<void(const HttpRequest&, const Reply&)> observer;
   };
   using RouteFn = std::function<Reply(const HttpRequest&)>;
 

@@ -27,8 +27,9 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # maintenance windows name IANA time zones (TZif files)
   tzdata
-  # dashboards/ and alerts: promtool check/test rules, a real Prometheus scraping ironboot
-  prometheus
+  # dashboards/ and alerts: promtool check/test rules, a real Prometheus scraping ironboot;
+  # the tests are python3 scripts (YAML), deploy/ is checked with systemd-analyze
+  prometheus python3-yaml systemd
 )
 
 missing=()

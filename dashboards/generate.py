@@ -135,7 +135,8 @@ ALERTS = [
         "name": "IronbootSourceStale",
         "expr": (f"time() - ironboot_source_last_success_timestamp_seconds > "
                  f"3 * {POLL_INTERVAL_SECONDS}"),
-        "for": "0m",
+        # The gauge is 0 until the first fetch of a fresh start completes.
+        "for": "1m",
         "severity": "warning",
         "summary": "ironboot has not fetched its cluster repository for 3 poll intervals",
         "description": (
@@ -151,6 +152,10 @@ ALERTS = [
             }],
             "quiet": [{
                 "series": {'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "0+60x10"},
+                "at": "5m",
+            }, {
+                # A fresh start: 0 for one scrape, then the first fetch.
+                "series": {'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "_x5 0 360+60x5"},
                 "at": "5m",
             }],
         },

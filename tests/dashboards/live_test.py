@@ -319,5 +319,34 @@ class LiveTest(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
 
+
+class MatchboxModeMetricsTest(unittest.TestCase):
+    def test_promtool_check_metrics(self):
+        """Quick-start style (Matchbox data dir, no repo): after boot traffic, promtool check metrics finds no lint problem."""
+        tmp = tempfile.mkdtemp(prefix="ironboot-matchbox-")
+        data = os.path.join(tmp, "data")
+        shutil.copytree(os.path.join(support.SOURCE_DIR, "examples", "matchbox"), data)
+        port = support.free_port()
+        server = Process([support.BINARY, "serve", "-address", f"127.0.0.1:{port}",
+                          "-data-path", data, "-assets-path", os.path.join(data, "assets")],
+                         os.path.join(tmp, "ironboot.log"))
+        try:
+            self.assertTrue(wait_for(lambda: http_get(port, "/readyz")[0] == 200), server.output())
+            for target, want in (("/boot.ipxe", 200), (f"/ipxe?mac={CP1_MAC}", 200),
+                                 (f"/ipxe?mac={UNKNOWN_MAC}", 404),
+                                 ("/assets/talos/1.11.3/amd64/vmlinuz", 200),
+                                 ("/assets/missing", 404)):
+                self.assertEqual(http_get(port, target)[0], want, target)
+            status, text = http_get(port, "/metrics")
+            self.assertEqual(status, 200)
+            self.assertIn('ironboot_boot_unmatched_total{handler="ipxe"} 1', text)
+            r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        finally:
+            server.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

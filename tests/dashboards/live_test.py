@@ -235,6 +235,9 @@ class LiveTest(unittest.TestCase):
         """Every panel query and alert expression parses and evaluates in Prometheus."""
         queries = self.all_queries()
         self.assertGreater(len(queries), 40)
+        # A parse error is reported as one, so a broken panel cannot pass unnoticed.
+        bad = self.query(grafana_to_promql('sum(rate(ironboot_http_requests_total{instance=~"$instance"}[$__rate_interval])'))
+        self.assertEqual((bad["status"], bad.get("errorType")), ("error", "bad_data"))
         failures = []
         for where, expr in queries:
             r = self.query(grafana_to_promql(expr))
@@ -284,6 +287,18 @@ class LiveTest(unittest.TestCase):
         # The served revision is the commit Prometheus saw on /metrics.
         r = self.query('ironboot_source_revision_info{job="ironboot"} == 1')
         self.assertRegex(r["data"]["result"][0]["metric"]["revision"], r"^main@sha1:[0-9a-f]{40}$")
+
+    def test_instance_variable_lists_the_server(self):
+        """Each dashboard's $instance variable (label_values over up) lists the scraped server, as Grafana would ask Prometheus."""
+        for name in support.DASHBOARD_FILES:
+            with open(os.path.join(support.DASHBOARDS, name), encoding="utf-8") as f:
+                variable = json.load(f)["templating"]["list"][0]
+            m = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
+            self.assertIsNotNone(m, name)
+            status, body = http_get(self.prom_port, f"/api/v1/label/{m.group(2)}/values?"
+                                    + urllib.parse.urlencode({"match[]": m.group(1)}))
+            self.assertEqual(status, 200, body)
+            self.assertEqual(json.loads(body)["data"], [f"127.0.0.1:{self.port}"], name)
 
     def test_alerts_loaded_and_fire_on_live_traffic(self):
         """Prometheus loads all 10 rules healthy; the unknown MAC and the refused /config fire their alerts, nothing else does."""

@@ -17,5 +17,7 @@ int ValidateCommand(Args args);
 int RenderCommand(Args args);
 int SecretsCommand(Args args);
 int TalosconfigCommand(Args args);
+int KubeconfigCommand(Args args);
+int FleetCommand(Args args);
 
 }  // namespace ironboot::controller

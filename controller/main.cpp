@@ -27,6 +27,8 @@ constexpr Command kCommands[] = {
      ironboot::controller::PlanCommand},
     {"secrets", "generate a Talos secrets bundle (secrets gen --out FILE)", ironboot::controller::SecretsCommand},
     {"talosconfig", "write a talosconfig (os:admin client cert) from a secrets bundle", ironboot::controller::TalosconfigCommand},
+    {"kubeconfig", "fetch the admin kubeconfig from a control plane's Talos API", ironboot::controller::KubeconfigCommand},
+    {"fleet", "run a simulated Talos fleet that network-boots from a boot server", ironboot::controller::FleetCommand},
 };
 
 void Usage(FILE* out) {

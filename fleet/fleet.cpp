@@ -129,6 +129,71 @@ std::string FaultsText(const NodeFaults& f) {
   return out.empty() ? "none" : out;
 }
 
+Result<std::chrono::milliseconds> ParseFleetDuration(const std::string& text) {
+  auto d = ParseMillis(text);
+  if (!d) {
+    return Fail(ErrorCode::kInvalid,
+                "duration \"" + text + "\": want a whole number with ms, s or m (e.g. 2s)");
+  }
+  return *d;
+}
+
+Result<NodeSpec> ParseNodeSpec(const std::string& text) {
+  NodeSpec spec;
+  bool have_role = false;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    std::string kv =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? text.size() : comma + 1;
+    auto eq = kv.find('=');
+    std::string key = kv.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    if (eq == std::string::npos || value.empty()) {
+      return Fail(ErrorCode::kInvalid, "node \"" + text + "\": \"" + kv + "\" is not key=value");
+    }
+    if (key == "name") {
+      spec.name = value;
+    } else if (key == "role") {
+      if (value == "controlplane") {
+        spec.role = NodeRole::kControlPlane;
+      } else if (value == "worker") {
+        spec.role = NodeRole::kWorker;
+      } else {
+        return Fail(ErrorCode::kInvalid,
+                    "node \"" + text + "\": role \"" + value + "\" (want controlplane or worker)");
+      }
+      have_role = true;
+    } else if (key == "mac") {
+      std::string mac = value;
+      for (char& c : mac) {
+        c = c == '-' ? ':' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      spec.mac = mac;
+    } else if (key == "address") {
+      spec.address = value;
+    } else if (key == "uuid") {
+      spec.uuid = value;
+    } else {
+      return Fail(ErrorCode::kInvalid, "node \"" + text + "\": unknown key \"" + key +
+                                           "\" (want name, role, mac, address, uuid)");
+    }
+  }
+  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"name", &spec.name},
+                                   {"mac", &spec.mac},
+                                   {"address", &spec.address}}) {
+    if (value->empty()) {
+      return Fail(ErrorCode::kInvalid, "node \"" + text + "\": missing " + key);
+    }
+  }
+  if (!have_role) {
+    return Fail(ErrorCode::kInvalid,
+                "node \"" + text + "\": missing role (controlplane or worker)");
+  }
+  return spec;
+}
+
 const NodeRecord* FleetRecord::Node(const std::string& name) const {
   for (const auto& n : nodes) {
     if (n.spec.name == name) {

@@ -54,6 +54,11 @@ struct NodeFaults {
 // accepted ones.
 Result<NodeFaults> ParseFaults(const std::string& text);
 std::string FaultsText(const NodeFaults& faults);
+// "2s", "500ms", "1m" (whole numbers). kInvalid quoting the text.
+Result<std::chrono::milliseconds> ParseFleetDuration(const std::string& text);
+// "name=cp1,role=controlplane,mac=52:54:00:00:00:01,address=127.0.4.101[,uuid=...]"
+// (`ironboot fleet --node`). kInvalid naming the bad key or value.
+Result<NodeSpec> ParseNodeSpec(const std::string& text);
 
 struct FleetOptions {
   std::string boot_server_url;  // "http://127.0.0.1:8080"

@@ -38,12 +38,41 @@ struct SourceInfo {
 // for inline patches) and its text.
 using PatchRef = talos::Patch;
 
+// Where the IANA time zone files live (TZif, as Debian's tzdata installs them).
+inline constexpr char kZoneInfoDir[] = "/usr/share/zoneinfo";
+
+// A weekly window, in a time zone's wall-clock time, inside which the rollout
+// may start a new step (a step already running finishes). Evaluated by
+// reconcilers/maintenance_window.h.
+struct MaintenanceWindow {
+  // Days the window starts on, 0 = Sunday .. 6 = Saturday; sorted, unique,
+  // never empty after Load().
+  std::vector<int> days = {0, 1, 2, 3, 4, 5, 6};
+  // Minutes after local midnight. start_minute in [0, 1439]; end_minute in
+  // [0, 1440] (1440: "24:00") and != start_minute. end_minute < start_minute:
+  // the window spans midnight into the next day.
+  int start_minute = 0;
+  int end_minute = 0;
+  std::string time_zone = "UTC";  // IANA name, a file under kZoneInfoDir
+
+  bool SpansMidnight() const { return end_minute < start_minute; }
+};
+
 struct UpgradePolicy {
   std::string strategy = "pxe-reboot";  // or "talos-upgrade"
   int max_unavailable_controlplane = 1;
   int max_unavailable_worker = 1;
-  int64_t health_timeout_seconds = 600;
+  // How long each health gate waits for a machine before the step fails.
+  int64_t health_timeout_seconds = 900;
   bool paused = false;
+  // Set: one worker goes first and must stay healthy this long before the
+  // rest. `canary: true` means 600 (10m).
+  std::optional<int64_t> canary_soak_seconds;
+  // A machine that fails its gate is switched back to its previous release
+  // and rebooted.
+  bool rollback = false;
+  // Unset: steps may start at any time.
+  std::optional<MaintenanceWindow> maintenance_window;
 };
 
 struct Cluster {

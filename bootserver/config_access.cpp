@@ -19,6 +19,8 @@ std::string_view ResultLabel(ConfigDecision d) {
       return "unknown_mac";
     case ConfigDecision::kRateLimited:
       return "rate_limited";
+    case ConfigDecision::kDeniedTls:
+      return "denied_tls";
   }
   return "unknown";
 }
@@ -72,6 +74,57 @@ std::string AddConfigToken(std::string_view script, std::string_view token) {
   out += token;
   out += script.substr(end);
   return out;
+}
+
+std::string RewriteConfigUrl(std::string_view script, std::string_view base) {
+  constexpr std::string_view kArg = "talos.config=";
+  size_t at = script.find(kArg);
+  if (at == std::string_view::npos) {
+    return std::string(script);
+  }
+  size_t url_start = at + kArg.size();
+  size_t end = script.find_first_of(" \t\r\n", url_start);
+  if (end == std::string_view::npos) {
+    end = script.size();
+  }
+  std::string_view url = script.substr(url_start, end - url_start);
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) {
+    return std::string(script);
+  }
+  std::string_view path = url.substr(0, url.find('?'));
+  size_t path_start = path.find('/', scheme + 3);
+  if (path_start == std::string_view::npos || !path.ends_with("/config")) {
+    return std::string(script);
+  }
+  size_t config_at = path.size() - std::string_view("/config").size();
+  std::string out(script.substr(0, url_start));
+  out += base;
+  out += script.substr(url_start + config_at);
+  return out;
+}
+
+Result<std::string> ParseConfigUrlBase(std::string_view flag, std::string_view text) {
+  std::string base(text);
+  while (base.ends_with('/')) {
+    base.pop_back();
+  }
+  size_t scheme = base.find("://");
+  std::string_view host;
+  if (scheme != std::string::npos) {
+    std::string_view rest = std::string_view(base).substr(scheme + 3);
+    host = rest.substr(0, rest.find('/'));
+  }
+  bool ok = (base.starts_with("http://") || base.starts_with("https://")) && !host.empty() &&
+            !host.starts_with(':') &&
+            base.find_first_of("?# \t\r\n") == std::string::npos;
+  if (!ok) {
+    return Fail(ErrorCode::kInvalid,
+                "-" + std::string(flag) + " \"" + std::string(text) +
+                    "\": want the base URL machines fetch /config from, http(s)://host[:port] "
+                    "(e.g. https://boot.lan:8443), without query or fragment");
+  }
+  return base;
 }
 
 namespace {

@@ -31,10 +31,19 @@ struct ConfigAccessOptions {
   double burst = 5;
 };
 
-enum class ConfigDecision { kServed, kDeniedAddress, kDeniedToken, kUnknownMac, kRateLimited };
+// kDeniedTls: a plain-HTTP request while serve -config-tls-only is set (the
+// handler decides it; Decide never returns it).
+enum class ConfigDecision {
+  kServed,
+  kDeniedAddress,
+  kDeniedToken,
+  kUnknownMac,
+  kRateLimited,
+  kDeniedTls
+};
 
 // The ironboot_config_fetch_total{result} label: served, denied_address,
-// denied_token, unknown_mac, rate_limited.
+// denied_token, unknown_mac, rate_limited, denied_tls.
 std::string_view ResultLabel(ConfigDecision d);
 
 // Parses a rate "N/s", "N/m" or "N/h" (e.g. "10/m") into events per second;
@@ -49,6 +58,18 @@ std::string CanonicalAddress(std::string_view address);
 // kernel argument ("?token=" when the URL has no query). Unchanged when the
 // script has no talos.config= argument.
 std::string AddConfigToken(std::string_view script, std::string_view token);
+
+// `script` with the part of its talos.config= URL before "/config" replaced
+// by `base` (e.g. "https://boot.lan:8443"), so machines fetch their config
+// from another listener: "talos.config=http://10.0.0.2:8080/config?mac=x"
+// becomes "talos.config=https://boot.lan:8443/config?mac=x". Unchanged when
+// the script has no talos.config= argument or its URL's path does not end in
+// "/config" (e.g. a Matchbox profile pointing at /assets/...).
+std::string RewriteConfigUrl(std::string_view script, std::string_view base);
+
+// Checks a -config-url value: http(s)://host[:port][/prefix], no query,
+// fragment or spaces. Returns it without a trailing "/". `flag` names the flag.
+Result<std::string> ParseConfigUrlBase(std::string_view flag, std::string_view text);
 
 // Thread-safe.
 class ConfigAccess {

@@ -172,17 +172,21 @@ Reply BootHandler::Ipxe(const HttpRequest& req) const {
   }
   Reply r;
   auto mac = sel.labels.find("mac");
+  const std::string& stored = sel.store->IpxeScriptOf(sel.profile);
+  std::string rewritten;
+  if (!options_.config_url_base.empty()) {
+    rewritten = RewriteConfigUrl(stored, options_.config_url_base);
+  }
+  const std::string& script = options_.config_url_base.empty() ? stored : rewritten;
   if (options_.config_access != nullptr && mac != sel.labels.end() &&
       sel.store->FindMachineConfig(mac->second) != nullptr) {
     // This client may now fetch the machine's config for a while; with tokens
     // on, the script's talos.config= URL carries a one-time token.
     std::string token = options_.config_access->RecordIpxeFetch(mac->second, req.client);
-    r = TextReply(http::status::ok, token.empty()
-                                        ? sel.store->IpxeScriptOf(sel.profile)
-                                        : AddConfigToken(sel.store->IpxeScriptOf(sel.profile), token));
+    r = TextReply(http::status::ok, token.empty() ? script : AddConfigToken(script, token));
     r.res.set(http::field::cache_control, "no-store");
   } else {
-    r = TextReply(http::status::ok, sel.store->IpxeScriptOf(sel.profile));
+    r = TextReply(http::status::ok, script);
   }
   r.group = sel.group->id;
   return r;
@@ -195,7 +199,10 @@ Reply BootHandler::Grub(const HttpRequest& req) const {
     r.group = sel.group ? sel.group->id : "";
     return r;
   }
-  Reply r = TextReply(http::status::ok, GrubConfig(*sel.profile));
+  Reply r = TextReply(http::status::ok,
+                      options_.config_url_base.empty()
+                          ? GrubConfig(*sel.profile)
+                          : RewriteConfigUrl(GrubConfig(*sel.profile), options_.config_url_base));
   r.group = sel.group->id;
   return r;
 }
@@ -363,6 +370,13 @@ namespace ironboot::bootserver {
 
 Reply BootHandler::Config(const HttpRequest& req) const {
   static auto log = Logger("config");
+  if (options_.config_tls_only && !req.tls) {
+    metrics_->CountConfigFetch(ResultLabel(ConfigDecision::kDeniedTls));
+    log->warn("refused machine config over plain HTTP client={} result=denied_tls "
+              "(serve -config-tls-only: /config is served on the HTTPS listener only)",
+              req.client);
+    return TextReply(http::status::forbidden, "403 forbidden\n");
+  }
   std::string raw_mac;
   std::string token;
   bool have_mac = false;

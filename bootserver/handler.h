@@ -43,6 +43,7 @@ class UniqueFd {
 struct HttpRequest {
   const http::request<http::string_body>& message;
   std::string client;  // remote IP address, e.g. "127.0.0.1"
+  bool tls = false;    // arrived on the HTTPS listener
   std::string_view path() const;
   std::string_view raw_query() const;
 };
@@ -80,6 +81,12 @@ class BootHandler {
     // state: which MAC fetched its script, who fetched which asset). Must be
     // cheap and thread-safe; it runs on the serving thread.
     std::function<void(const HttpRequest&, const Reply&)> observer;
+    // /config answers only requests that arrived over TLS (HttpRequest::tls);
+    // others get 403, counted as denied_tls.
+    bool config_tls_only = false;
+    // When set, the talos.config= URL in served iPXE and GRUB scripts points
+    // here instead (RewriteConfigUrl), e.g. at the HTTPS listener.
+    std::string config_url_base;
   };
   using RouteFn = std::function<Reply(const HttpRequest&)>;
 

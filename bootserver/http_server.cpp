@@ -12,10 +12,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <algorithm>
 #include <condition_variable>
 #include <list>
 #include <mutex>
 
+#include "bootserver/tls_context.h"
 #include "common/log.h"
 
 namespace ironboot::bootserver {
@@ -23,6 +26,7 @@ namespace ironboot::bootserver {
 namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
 
 std::string LoggableTarget(std::string_view target) {
   std::string out;
@@ -58,7 +62,16 @@ std::string LoggableTarget(std::string_view target) {
   return out;
 }
 
-class Session;
+// What the server needs of a session of either stream type.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Called on shutdown: a connection waiting for a request is closed now; one
+  // inside a request finishes it first (keep-alive is off while draining).
+  virtual void Drain() = 0;
+  virtual void ForceClose() = 0;
+  std::list<std::weak_ptr<SessionBase>>::iterator registration;
+};
 
 class HttpServer::Impl {
  public:
@@ -73,15 +86,20 @@ class HttpServer::Impl {
   void Shutdown(std::chrono::milliseconds grace);
   void Accept();
 
-  void Register(const std::shared_ptr<Session>& s);
-  void Unregister(Session* s);
+  void Register(const std::shared_ptr<SessionBase>& s);
+  void Unregister(SessionBase* s);
+  TlsContextPtr tls_context() const {
+    std::lock_guard lock(mu_);
+    return tls_context_;
+  }
   size_t active() const { return active_.load(); }
 
   // Declared first so they outlive ioc_, whose destructor may destroy sessions.
   mutable std::mutex mu_;
   std::condition_variable drained_;
-  std::list<std::weak_ptr<Session>> sessions_;  // guarded by mu_
-  bool stopped_ = false;                        // guarded by mu_
+  std::list<std::weak_ptr<SessionBase>> sessions_;  // guarded by mu_
+  bool stopped_ = false;                            // guarded by mu_
+  TlsContextPtr tls_context_;  // guarded by mu_; null: plain HTTP
   std::atomic<bool> draining_{false};
   std::atomic<size_t> active_{0};
 
@@ -93,30 +111,45 @@ class HttpServer::Impl {
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::shared_ptr<spdlog::logger> log_ = Logger("http");
   std::vector<std::thread> threads_;
-
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection. `Stream` is PlainStream or TlsStream; the TLS session does
+// the handshake first and a TLS shutdown (close_notify) after its last
+// response; it cannot sendfile(2), so file replies become 500 there.
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), send_timer_(stream_.get_executor()), server_(server) {
+  // `tls` must be non-null for TlsStream.
+  Session(tcp::socket&& socket, HttpServer::Impl* server, TlsContextPtr tls)
+      : tls_(std::move(tls)),
+        stream_(MakeStream(std::move(socket), tls_.get())),
+        send_timer_(stream_.get_executor()),
+        server_(server) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = lowest().socket().remote_endpoint(ec);
     client_ = ec ? "unknown" : ep.address().to_string();
   }
 
-  ~Session() { server_->Unregister(this); }
-
-  std::list<std::weak_ptr<Session>>::iterator registration;
+  ~Session() override { server_->Unregister(this); }
 
   void Run() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::ReadIdle, shared_from_this()));
+    if constexpr (kTls) {
+      net::dispatch(stream_.get_executor(),
+                    beast::bind_front_handler(&Session::Handshake, shared_from_this()));
+    } else {
+      net::dispatch(stream_.get_executor(),
+                    beast::bind_front_handler(&Session::ReadIdle, shared_from_this()));
+    }
   }
 
-  // Called on shutdown: a connection waiting for a request is closed now; one
-  // inside a request finishes it first (keep-alive is off while draining).
-  void Drain() {
+  // SessionBase
+  void Drain() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (self->idle_) {
         self->Close();
@@ -124,11 +157,40 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  void ForceClose() {
+  void ForceClose() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
   }
 
  private:
+  static Stream MakeStream(tcp::socket&& socket, ssl::context* tls) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // TLS: the handshake, within the read timeout. A failure (a plain-HTTP
+  // client, a client that does not trust the certificate) is logged and the
+  // connection closed.
+  void Handshake() {
+    if constexpr (kTls) {
+      lowest().expires_after(server_->options_.read_timeout);
+      stream_.async_handshake(
+          ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              self->server_->log_->info("client={} scheme=https TLS handshake failed: {}",
+                                        self->client_, ec.message());
+              self->Close();
+              return;
+            }
+            self->ReadIdle();
+          });
+    }
+  }
+
   // Waits for the first byte of the next request (keep-alive idle state).
   void ReadIdle() {
     if (buffer_.size() > 0) {
@@ -140,7 +202,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     idle_ = true;
-    stream_.expires_after(server_->options_.idle_timeout);
+    lowest().expires_after(server_->options_.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->idle_ = false;
@@ -157,7 +219,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(server_->options_.header_limit);
     parser_->body_limit(server_->options_.body_limit);
-    stream_.expires_after(server_->options_.read_timeout);
+    lowest().expires_after(server_->options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
@@ -166,7 +228,8 @@ class Session : public std::enable_shared_from_this<Session> {
     start_ = std::chrono::steady_clock::now();
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-        ec == net::error::eof) {
+        ec == net::error::eof || ec == ssl::error::stream_truncated ||
+        ec.category() == net::error::get_ssl_category()) {
       if (ec == beast::error::timeout) {
         server_->log_->info("client={} read timed out mid-request; closing", client_);
       }
@@ -198,11 +261,25 @@ class Session : public std::enable_shared_from_this<Session> {
     method_ = std::string(msg.method_string());
     target_ = LoggableTarget(msg.target());
     head_ = msg.method() == http::verb::head;
-    HttpRequest req{msg, client_};
+    HttpRequest req{msg, client_, kTls};
+    const auto& only = server_->options_.only_paths;
+    if (!only.empty() && std::find(only.begin(), only.end(), req.path()) == only.end()) {
+      Reply r = Matchbox404();
+      r.handler = "other";
+      Respond(std::move(r), msg.version());
+      return;
+    }
     Respond(server_->handler_->Handle(req), msg.version());
   }
 
   void Respond(Reply reply, unsigned version) {
+    if (kTls && reply.file) {
+      // No sendfile(2) through TLS; the HTTPS listener serves string replies only.
+      std::string handler = std::move(reply.handler);
+      reply = TextReply(http::status::internal_server_error,
+                        "500 files are not served on the HTTPS listener\n");
+      reply.handler = std::move(handler);
+    }
     reply_ = std::move(reply);
     auto& res = reply_.res;
     res.version(version);
@@ -217,7 +294,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     body_bytes_ = 0;
     serializer_.emplace(res);
-    stream_.expires_after(server_->options_.write_timeout);
+    lowest().expires_after(server_->options_.write_timeout);
     if (reply_.file) {
       http::async_write_header(stream_, *serializer_,
                                [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -238,6 +315,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Streams the file slice with sendfile(2), waiting for writability on EAGAIN.
   void SendFile() {
+    if constexpr (kTls) {
+      Finish(net::error::operation_not_supported);  // Respond never gets here with TLS
+    } else {
+      SendPlainFile();
+    }
+  }
+
+  void SendPlainFile() {
     auto& sock = stream_.socket();
     beast::error_code ec;
     if (!sock.native_non_blocking()) {
@@ -271,7 +356,7 @@ class Session : public std::enable_shared_from_this<Session> {
           if (!tec) {
             self->timed_out_ = true;
             beast::error_code ignored;
-            self->stream_.socket().cancel(ignored);
+            self->lowest().socket().cancel(ignored);
           }
         });
         sock.async_wait(tcp::socket::wait_write,
@@ -301,17 +386,31 @@ class Session : public std::enable_shared_from_this<Session> {
     if (reply_.handler == "assets" && body_bytes_ > 0) {
       metrics->AddAssetBytes(body_bytes_);
     }
-    server_->log_->info("client={} method={} target=\"{}\" status={} bytes={} duration_ms={:.3f} group={}{}",
+    server_->log_->info("client={} method={} target=\"{}\" status={} bytes={} duration_ms={:.3f} group={}{}{}",
                         client_, method_, target_, code, body_bytes_, seconds * 1000.0,
-                        reply_.group.empty() ? "-" : reply_.group,
+                        reply_.group.empty() ? "-" : reply_.group, kTls ? " scheme=https" : "",
                         ec ? " error=\"" + ec.message() + "\"" : std::string());
     reply_ = Reply();
     serializer_.reset();
     if (ec || !keep_alive_ || server_->draining_) {
+      if (kTls && !ec) {
+        ShutdownTls();
+        return;
+      }
       Close();
       return;
     }
     ReadIdle();
+  }
+
+  // TLS: sends close_notify and waits briefly for the client's, then closes.
+  // Only when no read or write is pending (after a complete response).
+  void ShutdownTls() {
+    if constexpr (kTls) {
+      lowest().expires_after(std::min<std::chrono::milliseconds>(server_->options_.read_timeout,
+                                                               std::chrono::seconds(2)));
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->Close(); });
+    }
   }
 
   void Close() {
@@ -321,11 +420,12 @@ class Session : public std::enable_shared_from_this<Session> {
     closed_ = true;
     beast::error_code ec;
     send_timer_.cancel();
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  TlsContextPtr tls_;  // keeps the context alive for the stream (null for plain)
+  Stream stream_;
   net::steady_timer send_timer_;
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
@@ -344,14 +444,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
 };
 
-void HttpServer::Impl::Register(const std::shared_ptr<Session>& s) {
+void HttpServer::Impl::Register(const std::shared_ptr<SessionBase>& s) {
   std::lock_guard lock(mu_);
   sessions_.push_front(s);
   s->registration = sessions_.begin();
   active_.fetch_add(1);
 }
 
-void HttpServer::Impl::Unregister(Session* s) {
+void HttpServer::Impl::Unregister(SessionBase* s) {
   std::lock_guard lock(mu_);
   sessions_.erase(s->registration);
   if (active_.fetch_sub(1) == 1) {
@@ -402,6 +502,14 @@ Result<tcp::endpoint> ParseAddress(const std::string& address) {
 }  // namespace
 
 Result<uint16_t> HttpServer::Impl::Start() {
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    auto ctx = LoadServerTlsContext(options_.tls_cert_file, options_.tls_key_file);
+    if (!ctx) {
+      return std::unexpected(ctx.error());
+    }
+    std::lock_guard lock(mu_);
+    tls_context_ = std::move(*ctx);
+  }
   auto endpoint = ParseAddress(options_.address);
   if (!endpoint) {
     return std::unexpected(endpoint.error());
@@ -447,8 +555,12 @@ void HttpServer::Impl::Accept() {
       socket.close(ignored);
       log_->warn("connection refused: {} connections open (limit {})", active_.load(),
                  options_.max_connections);
+    } else if (auto tls = tls_context()) {
+      auto session = std::make_shared<Session<TlsStream>>(std::move(socket), this, std::move(tls));
+      Register(session);
+      session->Run();
     } else {
-      auto session = std::make_shared<Session>(std::move(socket), this);
+      auto session = std::make_shared<Session<PlainStream>>(std::move(socket), this, nullptr);
       Register(session);
       session->Run();
     }
@@ -471,7 +583,7 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds grace) {
     beast::error_code ec;
     acceptor_.close(ec);
   });
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(mu_);
     for (auto& w : sessions_) {
@@ -529,6 +641,20 @@ Result<void> HttpServer::Start() {
 }
 
 size_t HttpServer::active_connections() const { return impl_->active(); }
+
+Result<void> HttpServer::ReloadTls() {
+  if (!impl_->tls_context()) {
+    return Fail(ErrorCode::kInvalid, "the listener on " + impl_->options_.address +
+                                         " is not an HTTPS listener");
+  }
+  auto ctx = LoadServerTlsContext(impl_->options_.tls_cert_file, impl_->options_.tls_key_file);
+  if (!ctx) {
+    return std::unexpected(ctx.error());
+  }
+  std::lock_guard lock(impl_->mu_);
+  impl_->tls_context_ = std::move(*ctx);
+  return {};
+}
 
 void HttpServer::Shutdown(std::chrono::milliseconds grace) { impl_->Shutdown(grace); }
 

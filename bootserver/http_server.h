@@ -3,7 +3,8 @@
 // connection on its own strand, a timeout on every read and write, header and
 // body limits, a cap on concurrent connections, files streamed with sendfile,
 // one access-log line and the metrics per request, and a graceful shutdown
-// that finishes in-flight requests up to a deadline.
+// that finishes in-flight requests up to a deadline. The same server speaks
+// HTTPS when given a certificate (the /config listener of `serve`).
 
 #include <atomic>
 #include <chrono>
@@ -31,6 +32,14 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{60000};
   uint32_t header_limit = 8192;     // bytes; larger -> 431
   uint64_t body_limit = 1u << 20;   // bytes; larger -> 413 (only webhooks carry bodies)
+  // HTTPS: when both are set the listener speaks TLS only, with this PEM
+  // certificate chain and private key (see tls_context.h; ReloadTls re-reads
+  // them). Requests carry HttpRequest::tls = true. Replies that stream a file
+  // are not supported over TLS (500): serve only string replies there.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // When not empty, only these exact paths are answered; any other gets 404.
+  std::vector<std::string> only_paths;
 };
 
 class HttpServer {
@@ -42,8 +51,13 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds, listens and starts the worker threads. kInvalid for a bad address,
-  // kUnavailable when the port cannot be bound (the message names the address).
+  // kUnavailable when the port cannot be bound (the message names the address);
+  // for TLS, the errors of LoadServerTlsContext (naming the file) first.
   Result<void> Start();
+  // TLS only: re-reads the certificate and key files. New connections use the
+  // new ones, open connections keep theirs; on error the old ones stay in use.
+  // Thread-safe.
+  Result<void> ReloadTls();
   // The bound port (useful with port 0). Valid after Start.
   uint16_t port() const { return port_; }
   size_t active_connections() const;

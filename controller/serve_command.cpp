@@ -111,6 +111,17 @@ void DeclareFlags(FlagSet& flags) {
                {"IRONBOOT_CONFIG_RATE"});
   flags.String("config-burst", "5", "GitOps /config: requests a client address may make at once",
                {"IRONBOOT_CONFIG_BURST"});
+  flags.String("config-tls-address", "", "HTTPS listen address for /config (e.g. 0.0.0.0:8443; it serves "
+               "/config only, with the same checks); off when empty", {"IRONBOOT_CONFIG_TLS_ADDRESS"});
+  flags.String("config-tls-cert-file", "", "PEM server certificate chain of -config-tls-address (re-read on SIGHUP)",
+               {"IRONBOOT_CONFIG_TLS_CERT_FILE"});
+  flags.String("config-tls-key-file", "", "PEM private key of -config-tls-cert-file (re-read on SIGHUP)",
+               {"IRONBOOT_CONFIG_TLS_KEY_FILE"});
+  flags.Bool("config-tls-only", "refuse /config on -address (403, counted as result=denied_tls); "
+             "needs -config-tls-address and an https -config-url", {"IRONBOOT_CONFIG_TLS_ONLY"});
+  flags.String("config-url", "", "base URL machines fetch /config from, e.g. https://boot.lan:8443: replaces "
+               "the part before /config of the talos.config= URL in served iPXE and GRUB scripts "
+               "(default: the Cluster's spec.bootServerURL)", {"IRONBOOT_CONFIG_URL"});
   flags.Bool("version", "print the version and exit");
   flags.Bool("help", "show this help");
 }
@@ -343,6 +354,33 @@ int ServeCommand(Args args) {
   if (gitops) {
     handler_options.config_access = &config_access;
   }
+  // /config over HTTPS (bootserver/CONFIG_TLS.md).
+  bootserver::ServerOptions tls_options = server_options;
+  tls_options.address = flags.Get("config-tls-address");
+  tls_options.tls_cert_file = flags.Get("config-tls-cert-file");
+  tls_options.tls_key_file = flags.Get("config-tls-key-file");
+  tls_options.only_paths = {"/config"};
+  tls_options.threads = 1;
+  if (!flags.Get("config-url").empty()) {
+    auto base = bootserver::ParseConfigUrlBase("config-url", flags.Get("config-url"));
+    if (!base) {
+      return Die(Error{base.error().code, "serve: " + base.error().message});
+    }
+    handler_options.config_url_base = *base;
+  }
+  handler_options.config_tls_only = flags.GetBool("config-tls-only");
+  if (tls_options.address.empty() != tls_options.tls_cert_file.empty() ||
+      tls_options.address.empty() != tls_options.tls_key_file.empty()) {
+    return Die(Error{ErrorCode::kInvalid, "serve: -config-tls-address, -config-tls-cert-file and "
+                                          "-config-tls-key-file go together (set all three or none)"});
+  }
+  if (handler_options.config_tls_only &&
+      (tls_options.address.empty() || !handler_options.config_url_base.starts_with("https://"))) {
+    return Die(Error{ErrorCode::kInvalid,
+                     "serve: -config-tls-only needs -config-tls-address and -config-url https://HOST:PORT "
+                     "(the HTTPS listener machines are sent to); without them no machine could fetch "
+                     "its config"});
+  }
   bootserver::BootHandler handler(handler_options, &holder, &metrics);
   if (controller) {
     GitOpsController* c = controller.get();
@@ -385,6 +423,16 @@ int ServeCommand(Args args) {
   if (auto started = server.Start(); !started) {
     return Die(started.error());
   }
+  std::unique_ptr<bootserver::HttpServer> tls_server;
+  if (!tls_options.address.empty()) {
+    tls_server = std::make_unique<bootserver::HttpServer>(tls_options, &handler);
+    if (auto started = tls_server->Start(); !started) {
+      return Die(Error{started.error().code,
+                       "serve: -config-tls-address " + tls_options.address + ": " + started.error().message});
+    }
+    log->info("serving /config over https address={} port={} tls_only={}", tls_options.address,
+              tls_server->port(), handler_options.config_tls_only);
+  }
   std::unique_ptr<bootserver::TftpServer> tftp;
   if (!flags.Get("tftp-address").empty()) {
     auto max_transfers = ParseCount("tftp-max-transfers", flags.Get("tftp-max-transfers"), 1, 100000);
@@ -420,6 +468,14 @@ int ServeCommand(Args args) {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
+      if (tls_server) {
+        auto reloaded = tls_server->ReloadTls();
+        if (reloaded) {
+          log->info("SIGHUP: reloaded the /config TLS certificate");
+        } else {
+          log->warn("SIGHUP: keeping the old /config TLS certificate: {}", reloaded.error().message);
+        }
+      }
       if (watcher) {
         log->info("SIGHUP: reloading {}", data_path.string());
         (void)watcher->Reload();
@@ -433,6 +489,9 @@ int ServeCommand(Args args) {
     break;
   }
   server.Shutdown(*grace);
+  if (tls_server) {
+    tls_server->Shutdown(*grace);
+  }
   if (tftp) {
     tftp->Stop();
   }

@@ -3,7 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "manifests/matchbox_json.h"
@@ -530,40 +532,7 @@ class Loader {
     c.install_disk = r.Str(spec, "installDisk", "spec", false).value_or("");
     const YAML::Node upgrade = spec["upgrade"];
     if (upgrade.IsDefined() && r.ExpectMap(upgrade, "spec.upgrade")) {
-      r.CheckKeys(upgrade, "spec.upgrade",
-                  {"strategy", "maxUnavailable", "healthTimeout", "paused"});
-      if (auto s = r.Str(upgrade, "strategy", "spec.upgrade", false)) {
-        if (*s == "pxe-reboot" || *s == "talos-upgrade") {
-          c.upgrade.strategy = *s;
-        } else {
-          r.Error(upgrade["strategy"], "spec.upgrade.strategy",
-                  Quote(*s) + " is not a strategy (want pxe-reboot or talos-upgrade)");
-        }
-      }
-      const YAML::Node mu = upgrade["maxUnavailable"];
-      if (mu.IsDefined() && r.ExpectMap(mu, "spec.upgrade.maxUnavailable")) {
-        r.CheckKeys(mu, "spec.upgrade.maxUnavailable", {"controlplane", "worker"});
-        if (auto v = r.Int(mu, "controlplane", "spec.upgrade.maxUnavailable", 1)) {
-          if (*v != 1) {
-            r.Error(
-                mu["controlplane"], "spec.upgrade.maxUnavailable.controlplane",
-                Quote(std::to_string(*v)) +
-                    " is not allowed (want 1: control planes go one by one to keep etcd quorum)");
-          }
-        }
-        c.upgrade.max_unavailable_worker =
-            r.Int(mu, "worker", "spec.upgrade.maxUnavailable", 1).value_or(1);
-      }
-      if (auto s = r.Str(upgrade, "healthTimeout", "spec.upgrade", false)) {
-        auto d = ParseDuration(*s);
-        if (d && *d > 0) {
-          c.upgrade.health_timeout_seconds = *d;
-        } else {
-          r.Error(upgrade["healthTimeout"], "spec.upgrade.healthTimeout",
-                  Quote(*s) + " is not a duration (want e.g. 30s, 10m or 1h30m)");
-        }
-      }
-      c.upgrade.paused = r.Bool(upgrade, "paused", "spec.upgrade").value_or(false);
+      LoadUpgradePolicy(r, upgrade, c.upgrade);
     }
     c.source = r.source();
     if (state_.cluster) {
@@ -575,6 +544,238 @@ class Loader {
       return;
     }
     state_.cluster = std::move(c);
+  }
+
+  // spec.upgrade (a map): the rolling-upgrade policy.
+  void LoadUpgradePolicy(DocReader& r, const YAML::Node& upgrade, UpgradePolicy& out) {
+    r.CheckKeys(upgrade, "spec.upgrade",
+                {"strategy", "maxUnavailable", "healthTimeout", "paused", "canary", "rollback",
+                 "maintenanceWindow"});
+    if (auto s = r.Str(upgrade, "strategy", "spec.upgrade", false)) {
+      if (*s == "pxe-reboot" || *s == "talos-upgrade") {
+        out.strategy = *s;
+      } else {
+        r.Error(upgrade["strategy"], "spec.upgrade.strategy",
+                Quote(*s) + " is not a strategy (want pxe-reboot or talos-upgrade)");
+      }
+    }
+    const YAML::Node mu = upgrade["maxUnavailable"];
+    if (mu.IsDefined() && r.ExpectMap(mu, "spec.upgrade.maxUnavailable")) {
+      r.CheckKeys(mu, "spec.upgrade.maxUnavailable", {"controlplane", "worker"});
+      if (auto v = r.Int(mu, "controlplane", "spec.upgrade.maxUnavailable", 1)) {
+        if (*v != 1) {
+          r.Error(mu["controlplane"], "spec.upgrade.maxUnavailable.controlplane",
+                  Quote(std::to_string(*v)) +
+                      " is not allowed (want 1: control planes go one by one to keep etcd quorum)");
+        }
+      }
+      out.max_unavailable_worker =
+          r.Int(mu, "worker", "spec.upgrade.maxUnavailable", 1).value_or(1);
+    }
+    if (auto s = r.Str(upgrade, "healthTimeout", "spec.upgrade", false)) {
+      auto d = ParseDuration(*s);
+      if (d && *d > 0) {
+        out.health_timeout_seconds = *d;
+      } else {
+        r.Error(upgrade["healthTimeout"], "spec.upgrade.healthTimeout",
+                Quote(*s) + " is not a duration (want e.g. 30s, 10m or 1h30m)");
+      }
+    }
+    out.paused = r.Bool(upgrade, "paused", "spec.upgrade").value_or(false);
+    out.rollback = r.Bool(upgrade, "rollback", "spec.upgrade").value_or(false);
+    LoadCanary(r, upgrade["canary"], out);
+    const YAML::Node window = upgrade["maintenanceWindow"];
+    if (window.IsDefined() && !window.IsNull()) {
+      r.source().fields["spec.upgrade.maintenanceWindow"] = r.Pos(window);
+      if (r.ExpectMap(window, "spec.upgrade.maintenanceWindow")) {
+        out.maintenance_window = LoadMaintenanceWindow(r, window);
+      }
+    }
+  }
+
+  // spec.upgrade.canary: true | false | {soak: <duration>} (soak default 10m).
+  void LoadCanary(DocReader& r, const YAML::Node& canary, UpgradePolicy& out) {
+    static constexpr int64_t kDefaultSoakSeconds = 600;
+    const std::string field = "spec.upgrade.canary";
+    const char* want = "want true, false or {soak: <duration>}, e.g. {soak: 10m}";
+    if (!canary.IsDefined() || canary.IsNull()) {
+      return;
+    }
+    r.source().fields[field] = r.Pos(canary);
+    if (canary.IsScalar()) {
+      if (canary.Scalar() == "true") {
+        out.canary_soak_seconds = kDefaultSoakSeconds;
+      } else if (canary.Scalar() != "false") {
+        r.Error(canary, field, Quote(canary.Scalar()) + " is not a canary setting (" + want + ")");
+      }
+      return;
+    }
+    if (!canary.IsMap()) {
+      r.Error(canary, field, std::string(want) + ", got " + KindOf(canary));
+      return;
+    }
+    r.CheckKeys(canary, field, {"soak"});
+    out.canary_soak_seconds = kDefaultSoakSeconds;
+    if (auto s = r.Str(canary, "soak", field, false)) {
+      auto d = ParseDuration(*s);
+      if (d) {
+        out.canary_soak_seconds = *d;
+      } else {
+        r.Error(canary["soak"], field + ".soak",
+                Quote(*s) + " is not a duration (want e.g. 30s, 10m or 1h30m)");
+      }
+    }
+  }
+
+  // spec.upgrade.maintenanceWindow: {days, start, end, timeZone}.
+  MaintenanceWindow LoadMaintenanceWindow(DocReader& r, const YAML::Node& window) {
+    const std::string path = "spec.upgrade.maintenanceWindow";
+    MaintenanceWindow w;
+    r.CheckKeys(window, path, {"days", "start", "end", "timeZone"});
+    if (window["days"].IsDefined() && !window["days"].IsNull()) {
+      auto days = r.StrList(window, "days", path);
+      if (window["days"].IsSequence() && window["days"].size() == 0) {
+        r.Error(window["days"], path + ".days",
+                "an empty list never opens (want at least one of mon, tue, wed, thu, fri, sat, "
+                "sun, or omit days for every day)");
+      }
+      std::set<int> parsed;
+      for (size_t i = 0; i < days.size(); ++i) {
+        int day = ParseWeekday(days[i].first);
+        if (day < 0) {
+          r.Error(
+              days[i].second, path + ".days[" + std::to_string(i) + "]",
+              Quote(days[i].first) + " is not a day (want mon, tue, wed, thu, fri, sat or sun)");
+        } else {
+          parsed.insert(day);
+        }
+      }
+      if (!parsed.empty()) {
+        w.days.assign(parsed.begin(), parsed.end());
+      }
+    }
+    std::optional<int> start;
+    if (auto s = r.Str(window, "start", path, true)) {
+      start = ParseTimeOfDay(*s, false);
+      if (!start) {
+        r.Error(window["start"], path + ".start",
+                Quote(*s) + " is not a time of day (want HH:MM, 24-hour, e.g. 02:00)");
+      }
+    }
+    std::optional<int> end;
+    if (auto s = r.Str(window, "end", path, true)) {
+      end = ParseTimeOfDay(*s, true);
+      if (!end) {
+        r.Error(window["end"], path + ".end",
+                Quote(*s) + " is not a time of day (want HH:MM, 24-hour, e.g. 05:00, or 24:00)");
+      } else if (start && *end == *start) {
+        r.Error(window["end"], path + ".end",
+                Quote(*s) + " is the start time (want a different end; an end before the start " +
+                    "spans midnight)");
+        end.reset();
+      }
+    }
+    w.start_minute = start.value_or(0);
+    w.end_minute = end.value_or(w.start_minute == 0 ? 1440 : 0);
+    if (auto s = r.Str(window, "timeZone", path, false)) {
+      if (auto why = CheckTimeZone(*s)) {
+        r.Error(window["timeZone"], path + ".timeZone", Quote(*s) + " " + *why);
+      } else {
+        w.time_zone = *s;
+      }
+    }
+    return w;
+  }
+
+  // 0 = Sunday .. 6 = Saturday; -1 if `text` is not a day name ("mon" or
+  // "monday", any case).
+  static int ParseWeekday(const std::string& text) {
+    static const char* const kNames[] = {"sunday",   "monday", "tuesday", "wednesday",
+                                         "thursday", "friday", "saturday"};
+    std::string lower;
+    for (char ch : text) {
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    for (int i = 0; i < 7; ++i) {
+      std::string_view name = kNames[i];
+      if (lower == name || lower == name.substr(0, 3)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  // "HH:MM" (24-hour, two digits each) in minutes after midnight; "24:00"
+  // (1440) only when `allow_24` (an end time).
+  static std::optional<int> ParseTimeOfDay(const std::string& text, bool allow_24) {
+    auto digit = [&](size_t i) { return std::isdigit(static_cast<unsigned char>(text[i])) != 0; };
+    if (text.size() != 5 || text[2] != ':' || !digit(0) || !digit(1) || !digit(3) || !digit(4)) {
+      return std::nullopt;
+    }
+    int hour = (text[0] - '0') * 10 + (text[1] - '0');
+    int minute = (text[3] - '0') * 10 + (text[4] - '0');
+    if (allow_24 && hour == 24 && minute == 0) {
+      return 1440;
+    }
+    if (hour > 23 || minute > 59) {
+      return std::nullopt;
+    }
+    return hour * 60 + minute;
+  }
+
+  // Why `name` is not a usable IANA time zone (completes `"<name>" ...`), or
+  // nullopt when kZoneInfoDir holds a TZif file for it.
+  static std::optional<std::string> CheckTimeZone(const std::string& name) {
+    namespace fs = std::filesystem;
+    const std::string want = "want an IANA name such as Europe/Berlin, America/New_York or UTC";
+    bool safe = !name.empty() && name.front() != '/' && name.back() != '/';
+    for (char ch : name) {
+      safe = safe && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '/' || ch == '_' ||
+                      ch == '-' || ch == '+' || ch == '.');
+    }
+    for (const auto& part : fs::path(name)) {
+      safe = safe && part != "." && part != "..";
+    }
+    if (!safe) {
+      return "is not a time zone name (" + want + ")";
+    }
+    const fs::path file = fs::path(kZoneInfoDir) / name;
+    std::error_code ec;
+    if (fs::is_regular_file(file, ec)) {
+      std::ifstream in(file, std::ios::binary);
+      char magic[4] = {};
+      if (in.read(magic, 4) && std::string_view(magic, 4) == "TZif") {
+        return std::nullopt;
+      }
+    }
+    std::string message = "is not a known time zone (no TZif file " + file.string() + "; " + want;
+    if (std::string near = NearestZone(name); !near.empty()) {
+      message += "; did you mean " + Quote(near) + "?";
+    }
+    return message + ")";
+  }
+
+  // The zone name closest to `name`, component by component ("Europe/Berln"
+  // -> "Europe/Berlin"); empty if a component has no plausible match.
+  static std::string NearestZone(const std::string& name) {
+    namespace fs = std::filesystem;
+    fs::path dir = kZoneInfoDir;
+    std::string out;
+    for (const auto& part : fs::path(name)) {
+      std::vector<std::string> entries;
+      std::error_code ec;
+      for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        entries.push_back(it->path().filename().string());
+      }
+      std::string near = NearestWord(part.string(), entries);
+      if (near.empty()) {
+        return "";
+      }
+      out += (out.empty() ? "" : "/") + near;
+      dir /= near;
+    }
+    std::error_code ec;
+    return fs::is_regular_file(dir, ec) ? out : std::string();
   }
 
   std::vector<std::string> KernelArgs(DocReader& r, const YAML::Node& spec,

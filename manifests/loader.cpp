@@ -739,6 +739,11 @@ class Loader {
     if (!safe) {
       return "is not a time zone name (" + want + ")";
     }
+    if (name.starts_with("right/")) {
+      // Leap-second timestamps; reconcilers/maintenance_window.h refuses them.
+      return "is a leap-second zone (want the POSIX-time name without \"right/\", e.g. " +
+             Quote(name.substr(6)) + ")";
+    }
     const fs::path file = fs::path(kZoneInfoDir) / name;
     std::error_code ec;
     if (fs::is_regular_file(file, ec)) {

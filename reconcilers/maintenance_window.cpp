@@ -411,6 +411,13 @@ Result<TimeZone> TimeZone::Parse(std::string name, std::string_view bytes) {
   if (c.typecnt == 0) {
     return bad("no local time types");
   }
+  if (c.leapcnt != 0) {
+    // "right/" zones count leap seconds in their timestamps; system_clock
+    // (Unix time) does not, so every answer would be off by ~27 s.
+    return Fail(ErrorCode::kInvalid, "time zone \"" + name +
+                                         "\" has leap-second records (a \"right/\" zone; want "
+                                         "the POSIX-time zone of the same name)");
+  }
   TimeZone tz;
   tz.name_ = std::move(name);
   for (size_t i = 0; i < c.timecnt; ++i) {

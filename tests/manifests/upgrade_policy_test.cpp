@@ -205,7 +205,7 @@ TEST(UpgradePolicyTest, WindowTimeErrors) {
 }
 
 // Time zones: a near miss suggests the real name; unknown names, regions,
-// non-zone files under zoneinfo and path tricks are refused.
+// non-zone files under zoneinfo, leap-second zones and path tricks are refused.
 TEST(UpgradePolicyTest, WindowTimeZoneErrors) {
   auto zone_error = [](const std::string& zone) {
     return LoadDiagnostics(WithUpgrade(
@@ -226,6 +226,9 @@ TEST(UpgradePolicyTest, WindowTimeZoneErrors) {
   EXPECT_THAT(mars, ::testing::Not(HasSubstr("did you mean")));
   EXPECT_THAT(zone_error("Europe"), HasSubstr("\"Europe\" is not a known time zone"));
   EXPECT_THAT(zone_error("zone.tab"), HasSubstr("\"zone.tab\" is not a known time zone"));
+  EXPECT_THAT(zone_error("right/Europe/Berlin"),
+              HasSubstr("\"right/Europe/Berlin\" is a leap-second zone (want the POSIX-time name "
+                        "without \"right/\", e.g. \"Europe/Berlin\")"));
   EXPECT_THAT(zone_error("../../etc/passwd"),
               HasSubstr("spec.upgrade.maintenanceWindow.timeZone: \"../../etc/passwd\" is not a "
                         "time zone name (want an IANA name such as Europe/Berlin, "

@@ -208,14 +208,19 @@ TEST(PosixTzTest, ParsesRulesAndRefusesGarbage) {
 }
 
 // A zone that does not exist is an error naming it and the file looked for;
-// a path-like name is refused before any file is opened; corrupt and
-// truncated files say what is wrong.
+// a path-like name is refused before any file is opened; leap-second zones,
+// corrupt and truncated files say what is wrong.
 TEST(TimeZoneTest, MissingBadAndCorruptZones) {
   auto missing = TimeZone::Load("Europe/Atlantis");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
   EXPECT_THAT(missing.error().message, HasSubstr("time zone \"Europe/Atlantis\" not found (no file "
                                                  "/usr/share/zoneinfo/Europe/Atlantis"));
+  auto leap = TimeZone::Load("right/Europe/Berlin");
+  ASSERT_FALSE(leap);
+  EXPECT_THAT(leap.error().message,
+              HasSubstr("time zone \"right/Europe/Berlin\" has leap-second records (a \"right/\" "
+                        "zone; want the POSIX-time zone of the same name)"));
   auto escape = TimeZone::Load("../../etc/passwd");
   ASSERT_FALSE(escape);
   EXPECT_EQ(escape.error().code, ErrorCode::kInvalid);

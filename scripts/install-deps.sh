@@ -24,7 +24,7 @@ packages=(
   # end-to-end network boot (tests/e2e): QEMU with iPXE NIC ROMs, UEFI firmware, busybox initramfs
   qemu-system-x86 ipxe-qemu ovmf busybox-static cpio
   # Talos API client and the simulated fleet's apid: gRPC with mutual TLS, our own .proto
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc zlib1g-dev tar gzip
   # maintenance windows name IANA time zones (TZif files)
   tzdata
   # dashboards/ and alerts: promtool check/test rules, a real Prometheus scraping ironboot;

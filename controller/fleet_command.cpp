@@ -10,6 +10,8 @@
 #include "controller/commands.h"
 #include "controller/flags.h"
 #include "fleet/fleet.h"
+#include "manifests/loader.h"
+#include "manifests/repo_dir.h"
 #include "talos/secrets_bundle.h"
 
 namespace ironboot::controller {
@@ -31,6 +33,9 @@ int FleetCommand(Args args) {
   flags.String("node", "",
                "a node: name=cp1,role=controlplane,mac=52:54:00:00:00:01,address=127.0.4.101", {},
                true);
+  flags.String("repo", "",
+               "also take nodes from a cluster repo dir's Machine documents (name, role, first "
+               "MAC, address)");
   flags.String("fault", "",
                "inject a fault: "
                "<node>=never-returns|old-version|etcd-unhealthy|slow-boot=5s|refuses-reboot[,...]",
@@ -76,9 +81,35 @@ int FleetCommand(Args args) {
     }
     options.nodes.push_back(*spec);
   }
+  if (auto repo = flags.GetOptional("repo")) {
+    auto files = manifests::ReadRepoDir(*repo);
+    if (!files) {
+      return Die("--repo: " + files.error().message);
+    }
+    manifests::LoadOptions load_options;
+    load_options.base_configs_from_secrets = true;  // the fleet needs only the Machine documents
+    auto state = manifests::Load(*files, load_options);
+    if (!state) {
+      return Die("--repo " + *repo + ": the repo does not load:\n" + state.error().ToString());
+    }
+    for (const auto& m : state->machines) {
+      if (!m.address) {
+        return Die("--repo " + *repo + ": machine " + m.name +
+                   " has no static address (a simulated node needs one, e.g. 127.0.4.101)");
+      }
+      fleet::NodeSpec spec;
+      spec.name = m.name;
+      spec.role = m.role == manifests::Role::kControlPlane ? fleet::NodeRole::kControlPlane
+                                                           : fleet::NodeRole::kWorker;
+      spec.mac = m.macs.front();
+      spec.address = m.address->address.ToString();
+      spec.uuid = m.uuid;
+      options.nodes.push_back(spec);
+    }
+  }
   if (options.nodes.empty()) {
     return Die(
-        "no --node given (want at least one: --node "
+        "no --node or --repo given (want at least one node: --node "
         "name=cp1,role=controlplane,mac=...,address=...)",
         2);
   }

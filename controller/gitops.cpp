@@ -126,6 +126,17 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
   if (!state) {
     return std::unexpected(state.error());
   }
+  if (secrets != nullptr && state->cluster) {
+    // The bundle wins over base config files the Cluster names: say so there.
+    for (const char* role : {"controlplane", "worker"}) {
+      std::string field = std::string("spec.baseConfigs.") + role;
+      if (state->cluster->source.fields.contains(field)) {
+        state->warnings.Warning(state->cluster->source.At(field), field,
+                                "ignored: base configs are generated from the secrets bundle "
+                                "(remove spec.baseConfigs, or drop the bundle to use these files)");
+      }
+    }
+  }
   std::expected<manifests::BootPlan, manifests::Diagnostics> plan;
   if (secrets != nullptr) {
     manifests::SecretsBaseConfigs source(*state, *secrets);

@@ -1,7 +1,8 @@
 #pragma once
-// manifests/: the shared core of `validate` and `render`: read a cluster repo
-// directory, load, validate and render it, with diagnostics' file names made
-// relative to the current directory (as the user typed DIR).
+// manifests/: what checking a cluster repo directory gives `validate`,
+// `render` and `plan`. controller::CheckRepoDir (controller/gitops.h) fills it:
+// it reads, loads, renders and schema-validates the repo the way `serve`
+// would, with diagnostics' file names as the user typed DIR.
 
 #include <optional>
 #include <string>
@@ -16,9 +17,5 @@ struct RepoCheck {
   Diagnostics diagnostics;       // errors and warnings, in order
   std::optional<BootPlan> plan;  // set when there are no errors
 };
-
-// `previous`: the deployed repo, whose machines' versions are the upgrade's
-// starting point (LoadOptions::current_versions).
-RepoCheck CheckRepo(const std::string& dir, const std::optional<std::string>& previous);
 
 }  // namespace ironboot::manifests

@@ -120,11 +120,37 @@ manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& sta
 
 std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
     const manifests::RepoFiles& files, manifests::LoadOptions options,
-    const talos::SecretsBundle* secrets, const manifests::BootPlan* served) {
+    const talos::SecretsBundle* secrets, const manifests::BootPlan* served,
+    const std::map<std::string, std::string>* pins) {
   options.base_configs_from_secrets = secrets != nullptr;
   auto state = manifests::Load(files, options);
   if (!state) {
     return std::unexpected(state.error());
+  }
+  std::map<std::string, std::string> desired_versions;
+  if (state->cluster) {
+    for (auto& m : state->machines) {
+      desired_versions[m.name] = m.DesiredVersion(*state->cluster).text;
+    }
+  }
+  if (pins != nullptr && state->cluster) {
+    for (auto& m : state->machines) {
+      auto pin = pins->find(m.name);
+      if (pin == pins->end() || pin->second == desired_versions[m.name]) {
+        continue;
+      }
+      auto version = manifests::ParseTalosVersion(pin->second);
+      if (!version || state->FindRelease(*version, m.arch) == nullptr) {
+        state->warnings.Warning(m.source.document, "spec.talosVersion",
+                                "machine " + m.name + " runs " + pin->second +
+                                    " until its rollout step, but the repository no longer "
+                                    "declares a TalosRelease for it (" + m.arch +
+                                    "): serving the desired release instead; keep the old "
+                                    "TalosRelease until the rollout finishes");
+        continue;
+      }
+      m.talos_version = *version;
+    }
   }
   if (secrets != nullptr && state->cluster) {
     // The bundle wins over base config files the Cluster names: say so there.
@@ -160,6 +186,8 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
   }
   out.plan = std::move(*plan);
   out.warnings = std::move(all);
+  out.desired_versions = std::move(desired_versions);
+  out.state = std::make_shared<const manifests::DesiredState>(std::move(*state));
   return out;
 }
 
@@ -232,7 +260,13 @@ GitOpsMetrics::GitOpsMetrics(prometheus::Registry& r)
               .Name("ironboot_manifest_errors")
               .Help("Errors in the newest revision's manifests (0 when it was accepted).")
               .Register(r)
-              .Add({})) {
+              .Add({})),
+      poll_interval(BuildGauge()
+                        .Name("ironboot_source_poll_interval_seconds")
+                        .Help("How often the cluster repository is polled (source-stale alerts "
+                              "compare the last success with it).")
+                        .Register(r)
+                        .Add({})) {
   for (const char* result : {"ok", "error"}) {
     fetches.Add({{"result", result}});
   }
@@ -249,7 +283,9 @@ GitOpsController::GitOpsController(GitOpsOptions options, SourcePtr source,
       http_metrics_(http_metrics),
       registry_(std::move(registry)),
       clock_(std::move(clock)),
-      metrics_(*registry_) {}
+      metrics_(*registry_) {
+  metrics_.poll_interval.Set(std::chrono::duration<double>(options_.interval).count());
+}
 
 GitOpsController::~GitOpsController() {
   Stop();
@@ -369,10 +405,19 @@ Result<void> GitOpsController::ReconcileOnce() {
         {"time", now}, {"result", "ok"}, {"revision", snapshot->revision}};
     status_source_["last_success"] = now;
   }
-  if (snapshot->commit == last_commit_ && !retry_assets_) {
+  if (snapshot->commit == last_commit_ && !retry_assets_ && !force_process_) {
     return {};  // nothing new
   }
+  force_process_ = false;
   last_commit_ = snapshot->commit;
+  last_snapshot_ = std::move(*snapshot);
+  Process(*last_snapshot_);
+  return {};
+}
+
+void GitOpsController::Process(const Snapshot& snap) {
+  static auto log = Logger("gitops");
+  const Snapshot* snapshot = &snap;
 
   // Manifests: load, validate, render.
   auto t1 = std::chrono::steady_clock::now();
@@ -404,19 +449,23 @@ Result<void> GitOpsController::ReconcileOnce() {
       metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "error"}}).Increment();
       Reject(snapshot->revision, d);
       retry_assets_ = false;
-      return {};
+      return;
     }
     secrets = std::make_shared<const talos::SecretsBundle>(std::move(*bundle));
   }
+  std::map<std::string, std::string> pins;
+  if (options_.pins) {
+    pins = options_.pins();
+  }
   auto rendered = RenderRevision(snapshot->files, load_options, secrets.get(),
-                                 served ? &served->plan : nullptr);
+                                 served ? &served->plan : nullptr, options_.pins ? &pins : nullptr);
   metrics_.durations.Add({{"reconciler", "render"}}, ReconcileBuckets())
       .Observe(Seconds(std::chrono::steady_clock::now() - t1));
   if (!rendered) {
     metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "error"}}).Increment();
     Reject(snapshot->revision, rendered.error());
     retry_assets_ = false;
-    return {};
+    return;
   }
   metrics_.reconciles.Add({{"reconciler", "render"}, {"result", "ok"}}).Increment();
   metrics_.manifest_errors.Set(0);
@@ -474,9 +523,28 @@ Result<void> GitOpsController::ReconcileOnce() {
     std::lock_guard lock(mu_);
     status_rejected_ = nullptr;
     status_held_back_ = held;
+    desired_ = DesiredSnapshot{snapshot->revision, rendered->state, rendered->desired_versions};
   }
   Publish(std::move(decision.published), /*save=*/true);
-  return {};
+}
+
+void GitOpsController::RequestRender(const std::string& why) {
+  Logger("gitops")->info("render requested: {}", why);
+  {
+    std::lock_guard lock(mu_);
+    rerender_ = true;
+  }
+  wake_.notify_all();
+}
+
+std::shared_ptr<const reconcilers::PublishedPlan> GitOpsController::ServedPlan() const {
+  std::lock_guard lock(mu_);
+  return served_;
+}
+
+DesiredSnapshot GitOpsController::Desired() const {
+  std::lock_guard lock(mu_);
+  return desired_;
 }
 
 void GitOpsController::Start() {
@@ -515,10 +583,20 @@ void GitOpsController::Run() {
   while (true) {
     {
       std::unique_lock lock(mu_);
-      wake_.wait_until(lock, next, [&] { return stop_ || triggered_; });
+      wake_.wait_until(lock, next, [&] { return stop_ || triggered_ || rerender_; });
       if (stop_) {
         return;
       }
+      if (rerender_ && !triggered_ && std::chrono::steady_clock::now() < next &&
+          last_snapshot_) {
+        // Pins changed: the same revision again, without a fetch.
+        rerender_ = false;
+        lock.unlock();
+        Process(*last_snapshot_);
+        continue;
+      }
+      force_process_ |= rerender_;
+      rerender_ = false;
       triggered_ = false;
     }
     auto result = ReconcileOnce();

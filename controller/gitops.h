@@ -12,6 +12,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +51,10 @@ struct GitOpsOptions {
   // identity file at each revision. A revision without that file, or whose
   // file does not decrypt, is rejected.
   std::filesystem::path age_identity_file;
+  // When set (the upgrade reconciler): the release each pinned machine is
+  // served, applied on top of the repo's desired versions at render time, so
+  // a machine moves to a new release only when its rollout step comes.
+  std::function<std::map<std::string, std::string>()> pins;
 };
 
 // The repo path of the age-encrypted secrets bundle.
@@ -62,6 +68,17 @@ struct RenderedRevision {
   size_t configs_validated = 0;  // machine configs checked against the schema
   size_t configs_unchanged = 0;  // skipped: identical to the served plan's
   double validate_seconds = 0;
+  // The loaded repo (pins applied) and each machine's desired release as the
+  // repo says it (before pins).
+  std::shared_ptr<const manifests::DesiredState> state;
+  std::map<std::string, std::string> desired_versions;
+};
+
+// What the upgrade reconciler reads: the newest accepted revision's state.
+struct DesiredSnapshot {
+  std::string revision;
+  std::shared_ptr<const manifests::DesiredState> state;  // null before the first accepted revision
+  std::map<std::string, std::string> desired_versions;   // machine -> release the repo wants
 };
 
 // Load -> Render (base configs from `secrets` when not null, else from the
@@ -72,9 +89,12 @@ struct RenderedRevision {
 // server would reject. With `served` (the plan served now), a machine whose
 // config, Talos version and control-plane addresses are unchanged from it is
 // not validated again.
+// `pins` (machine -> release) replace machines' desired releases; a pin to a
+// release the repo no longer declares is dropped with a warning.
 std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
     const manifests::RepoFiles& files, manifests::LoadOptions options,
-    const talos::SecretsBundle* secrets, const manifests::BootPlan* served = nullptr);
+    const talos::SecretsBundle* secrets, const manifests::BootPlan* served = nullptr,
+    const std::map<std::string, std::string>* pins = nullptr);
 
 // Validates the machine configs of `plan` (one per machine) as above.
 // `state` gives each machine's source file for the diagnostics.
@@ -99,6 +119,7 @@ struct GitOpsMetrics {
   prometheus::Family<prometheus::Counter>& reconciles;   // reconcile_total{reconciler,result}
   prometheus::Family<prometheus::Histogram>& durations;  // reconcile_duration_seconds{reconciler}
   prometheus::Gauge& manifest_errors;                    // manifest_errors
+  prometheus::Gauge& poll_interval;                      // source_poll_interval_seconds
 };
 
 class GitOpsController {
@@ -118,6 +139,8 @@ class GitOpsController {
   void Stop();
   // Asks for a pass now (push webhook). Thread-safe.
   void Trigger(const std::string& why);
+  // Renders the last fetched revision again (pins changed) without fetching. Thread-safe.
+  void RequestRender(const std::string& why);
 
   // One pass. Returns the fetch error if fetching failed (the caller backs
   // off); a rejected revision is not an error of the pass. Thread-compatible:
@@ -129,11 +152,17 @@ class GitOpsController {
 
   // The revision served now, "" before the first publish. Thread-safe.
   std::string ServedRevision() const;
+  // The plan served now (null before the first publish). Thread-safe.
+  std::shared_ptr<const reconcilers::PublishedPlan> ServedPlan() const;
+  // The newest accepted revision's desired state. Thread-safe.
+  DesiredSnapshot Desired() const;
 
  private:
   void Run();
   void Publish(reconcilers::PublishedPlan plan, bool save);
   void Reject(const std::string& revision, const manifests::Diagnostics& diagnostics);
+  // Load, render, assets, publish of one fetched snapshot.
+  void Process(const Snapshot& snapshot);
 
   // Constant after construction.
   const GitOpsOptions options_;
@@ -148,11 +177,15 @@ class GitOpsController {
   // Owned by the pass thread.
   std::string last_commit_;  // commit of the last pass that got past fetching
   bool retry_assets_ = false;
+  std::optional<Snapshot> last_snapshot_;  // the last fetched revision, for RequestRender
+  bool force_process_ = false;             // render even if the commit is unchanged
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false;                                          // guarded by mu_
   bool triggered_ = false;                                     // guarded by mu_
+  bool rerender_ = false;                                      // guarded by mu_
+  DesiredSnapshot desired_;                                    // guarded by mu_
   std::shared_ptr<const reconcilers::PublishedPlan> served_;   // guarded by mu_
   nlohmann::json status_source_ = nlohmann::json::object();    // guarded by mu_
   nlohmann::json status_rejected_;                             // guarded by mu_ (null if none)

@@ -1,5 +1,7 @@
 #include "controller/plan_file.h"
 
+#include "common/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,37 +62,7 @@ Result<void> SavePlan(const reconcilers::PublishedPlan& plan, const fs::path& fi
     assets[served] = path.string();
   }
   json doc = {{"format", kFormat}, {"revision", plan.revision}, {"plan", plan.plan}, {"assets", assets}};
-  std::string text = doc.dump();
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  fs::path tmp = file;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Fail(ErrorCode::kInternal, "cannot write " + tmp.string() + ": " + strerror(errno));
-  }
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      return Fail(ErrorCode::kInternal, "cannot write " + tmp.string() + ": " + strerror(errno));
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return Fail(ErrorCode::kInternal, "cannot sync " + tmp.string() + ": " + strerror(errno));
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    return Fail(ErrorCode::kInternal, "cannot rename " + tmp.string() + ": " + ec.message());
-  }
-  int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return {};
+  return WriteFileAtomically(file, doc.dump());
 }
 
 Result<reconcilers::PublishedPlan> LoadPlan(const fs::path& file) {

@@ -21,6 +21,10 @@
 #include "common/log.h"
 #include "controller/commands.h"
 #include "controller/flags.h"
+#include "controller/upgrade_loop.h"
+#include "reconcilers/observed_state.h"
+#include "talos/api_client.h"
+#include "talos/talosconfig.h"
 #include "controller/git_source.h"
 #include "controller/gitops.h"
 #include "controller/webhook.h"
@@ -102,6 +106,17 @@ void DeclareFlags(FlagSet& flags) {
   flags.String("secrets-file", "", "cluster secrets bundle (talosctl gen secrets / ironboot secrets gen YAML, "
                "kept outside the repo): base configs are generated from it instead of spec.baseConfigs",
                {"IRONBOOT_SECRETS_FILE"});
+  flags.String("talosconfig", "", "talosconfig whose credentials the upgrade reconciler uses for the Talos API "
+               "(default: an os:admin certificate made in memory from -secrets-file); without either, "
+               "no bootstrap and no rolling upgrades", {"IRONBOOT_TALOSCONFIG"});
+  flags.String("talos-api-timeout", "5s", "deadline of each Talos API call", {"IRONBOOT_TALOS_API_TIMEOUT"});
+  flags.String("upgrade-interval", "1s", "how often the upgrade reconciler observes and acts",
+               {"IRONBOOT_UPGRADE_INTERVAL"});
+  flags.String("talos-poll-interval", "10s", "how often healthy machines outside a rollout step are polled "
+               "(machines in a step, unhealthy or unseen ones: every -upgrade-interval)",
+               {"IRONBOOT_TALOS_POLL_INTERVAL"});
+  flags.String("reboot-grace", "30s", "after a restart, how long a reboot sent just before it gets to show "
+               "before it is sent again", {"IRONBOOT_REBOOT_GRACE"});
   flags.String("config-window", "10m", "GitOps /config: how long the address that fetched a machine's iPXE "
                "script may fetch its config (besides the machine's static address)",
                {"IRONBOOT_CONFIG_WINDOW"});
@@ -288,6 +303,57 @@ int ServeCommand(Args args) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   auto clock = std::make_shared<SystemClock>();
+
+  // The Talos API client of the upgrade reconciler (GitOps mode).
+  talos::NodeClientPtr talos_client;
+  std::unique_ptr<UpgradeLoop> upgrade;
+  reconcilers::ObservedState observed;
+  UpgradeLoopOptions upgrade_options;
+  if (gitops) {
+    auto timeout = ParseDuration("talos-api-timeout", flags.Get("talos-api-timeout"));
+    auto every = ParseDuration("upgrade-interval", flags.Get("upgrade-interval"));
+    auto idle = ParseDuration("talos-poll-interval", flags.Get("talos-poll-interval"));
+    auto grace = ParseDuration("reboot-grace", flags.Get("reboot-grace"));
+    for (const Error* e : {timeout ? nullptr : &timeout.error(), every ? nullptr : &every.error(),
+                           idle ? nullptr : &idle.error(), grace ? nullptr : &grace.error()}) {
+      if (e != nullptr) {
+        return Die(*e);
+      }
+    }
+    upgrade_options.state_dir = flags.Get("state-dir");
+    upgrade_options.interval = *every;
+    upgrade_options.idle_poll_interval = *idle;
+    upgrade_options.reboot_grace = std::chrono::duration_cast<std::chrono::seconds>(*grace);
+    Result<talos::TalosCredentials> credentials = Fail(ErrorCode::kNotFound, "");
+    if (!flags.Get("talosconfig").empty()) {
+      credentials = talos::LoadTalosconfigCredentials(flags.Get("talosconfig"));
+      if (!credentials) {
+        return Die(Error{credentials.error().code, "serve: -talosconfig: " + credentials.error().message});
+      }
+    } else if (secrets) {
+      talos::TalosconfigOptions tc;
+      tc.context = "ironboot";
+      tc.endpoints = {"127.0.0.1"};
+      auto yaml = talos::GenerateTalosconfig(*secrets, tc, *clock);
+      if (!yaml) {
+        return Die(Error{yaml.error().code, "serve: a Talos API client certificate from -secrets-file: " +
+                                                yaml.error().message});
+      }
+      credentials = talos::ParseTalosconfigCredentials(*yaml, "(generated from -secrets-file)");
+    }
+    if (credentials) {
+      talos::TalosApiOptions api_options;
+      api_options.deadline = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+      auto client = talos::TalosApiClient::Create(std::move(*credentials), api_options);
+      if (!client) {
+        return Die(Error{client.error().code, "serve: Talos API credentials: " + client.error().message});
+      }
+      talos_client = std::move(*client);
+    } else {
+      log->warn("no -talosconfig and no -secrets-file: no bootstrap and no rolling upgrades (the boot "
+                "server and GitOps loop run)");
+    }
+  }
   bootserver::HttpMetrics metrics(registry);
   bootserver::StoreHolder holder;
   std::unique_ptr<bootserver::DataDirWatcher> watcher;
@@ -316,6 +382,11 @@ int ServeCommand(Args args) {
     }
     asset_cache = std::make_unique<reconcilers::AssetCache>(source_options.state_dir, registry, clock);
     GitOpsOptions gitops_options;
+    if (talos_client) {
+      gitops_options.pins = [&upgrade] {
+        return upgrade ? upgrade->Pins() : std::map<std::string, std::string>{};
+      };
+    }
     gitops_options.state_dir = source_options.state_dir;
     gitops_options.interval = *interval;
     gitops_options.secrets = secrets;
@@ -325,6 +396,13 @@ int ServeCommand(Args args) {
                                                     registry, clock);
     holder.SetNotReadyReason("waiting for the first good revision of " + flags.Get("repo"));
     controller->RestoreLastGood();
+    if (talos_client) {
+      upgrade = std::make_unique<UpgradeLoop>(upgrade_options, controller.get(), talos_client,
+                                              &observed, registry, clock);
+      if (auto loaded = upgrade->Load(); !loaded) {
+        return Die(Error{loaded.error().code, "serve: " + loaded.error().message});
+      }
+    }
   } else {
     watcher = std::make_unique<bootserver::DataDirWatcher>(data_path, &holder, &metrics);
     if (auto loaded = watcher->Reload(); !loaded) {
@@ -381,13 +459,23 @@ int ServeCommand(Args args) {
                      "(the HTTPS listener machines are sent to); without them no machine could fetch "
                      "its config"});
   }
+  if (upgrade) {
+    handler_options.observer = [&observed, clock](const bootserver::HttpRequest& req,
+                                                  const bootserver::Reply& reply) {
+      observed.OnRequest(req, reply, clock->Now());
+    };
+  }
   bootserver::BootHandler handler(handler_options, &holder, &metrics);
   if (controller) {
     GitOpsController* c = controller.get();
     handler.AddRoute("/status", "status", {bootserver::http::verb::get, bootserver::http::verb::head},
-                     [c](const bootserver::HttpRequest&) {
+                     [c, u = upgrade.get()](const bootserver::HttpRequest&) {
+                       auto status = c->Status();
+                       if (u != nullptr) {
+                         status["fleet"] = u->Status();
+                       }
                        return bootserver::TextReply(bootserver::http::status::ok,
-                                                    c->Status().dump(2) + "\n", "application/json");
+                                                    status.dump(2) + "\n", "application/json");
                      });
     std::string followed_ref = flags.Get("ref");
     handler.AddRoute(
@@ -456,6 +544,9 @@ int ServeCommand(Args args) {
   }
   if (controller) {
     controller->Start();
+    if (upgrade) {
+      upgrade->Start();
+    }
     log->info("serving address={} port={} repo=\"{}\" state_dir={}", server_options.address,
               server.port(), RedactUrl(flags.Get("repo")), flags.Get("state-dir"));
   } else {
@@ -497,6 +588,9 @@ int ServeCommand(Args args) {
   }
   if (watcher) {
     watcher->Stop();
+  }
+  if (upgrade) {
+    upgrade->Stop();
   }
   if (controller) {
     controller->Stop();

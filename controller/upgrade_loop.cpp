@@ -1,0 +1,292 @@
+#include "controller/upgrade_loop.h"
+
+#include <ctime>
+#include <future>
+
+#include "common/log.h"
+#include "reconcilers/maintenance_window.h"
+
+namespace ironboot::controller {
+
+using nlohmann::json;
+using reconcilers::TimePoint;
+
+namespace {
+
+
+std::string Rfc3339(TimePoint t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string Rfc3339Ms(int64_t ms) {
+  return ms == 0 ? "" : Rfc3339(TimePoint{std::chrono::milliseconds(ms)});
+}
+
+reconcilers::RolloutPolicy PolicyOf(const manifests::Cluster& cluster,
+                                    const UpgradeLoopOptions& options) {
+  reconcilers::RolloutPolicy p;
+  const auto& u = cluster.upgrade;
+  p.strategy = u.strategy;
+  p.max_unavailable_worker = u.max_unavailable_worker;
+  p.gate_timeout = std::chrono::seconds(u.health_timeout_seconds);
+  p.paused = u.paused;
+  p.reboot_grace = options.reboot_grace;
+  p.rollback = u.rollback;
+  if (u.canary_soak_seconds) {
+    p.canary_soak = std::chrono::seconds(*u.canary_soak_seconds);
+  }
+  if (u.maintenance_window) {
+    auto window = *u.maintenance_window;
+    p.window_open = [window](TimePoint t) {
+      auto open = reconcilers::IsOpen(window, t);
+      if (!open) {
+        // The loader checked the zone; a zone file gone since is closed, loudly.
+        Logger("upgrade")->error("maintenance window: {}", open.error().message);
+        return false;
+      }
+      return *open;
+    };
+  }
+  return p;
+}
+
+}  // namespace
+
+UpgradeLoop::UpgradeLoop(UpgradeLoopOptions options, GitOpsController* gitops,
+                         talos::NodeClientPtr client, reconcilers::ObservedState* observed,
+                         std::shared_ptr<prometheus::Registry> registry, ClockPtr clock)
+    : options_(std::move(options)),
+      gitops_(gitops),
+      client_(std::move(client)),
+      observed_(observed),
+      clock_(std::move(clock)),
+      sequencer_(options_.state_dir / "rollout" / "state.json", client_, clock_),
+      metrics_(*registry) {}
+
+UpgradeLoop::~UpgradeLoop() {
+  Stop();
+}
+
+Result<void> UpgradeLoop::Load() {
+  return sequencer_.Load();
+}
+
+void UpgradeLoop::Start() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = false;
+  }
+  thread_ = std::thread([this] {
+    while (true) {
+      PassOnce();
+      std::unique_lock lock(mu_);
+      if (wake_.wait_for(lock, options_.interval, [&] { return stop_; })) {
+        return;
+      }
+    }
+  });
+}
+
+void UpgradeLoop::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
+                       const reconcilers::ObservedMachines& before) {
+  TimePoint now = clock_->Now();
+  struct Job {
+    std::string name;
+    std::string node;
+    bool control_plane;
+  };
+  std::vector<Job> jobs;
+  for (const auto& m : machines) {
+    auto seen = before.find(m.name);
+    const reconcilers::ObservedMachine* o = seen == before.end() ? nullptr : &seen->second;
+    bool cp = m.role == manifests::Role::kControlPlane;
+    bool idle = o != nullptr && o->Ready(cp) && !stepping_.contains(m.name);
+    auto last = last_poll_.find(m.name);
+    if (idle && last != last_poll_.end() && now - last->second < options_.idle_poll_interval) {
+      continue;
+    }
+    std::string node = m.address;
+    if (node.empty() && o != nullptr && o->ipxe) {
+      node = o->ipxe->address;
+    }
+    if (node.empty()) {
+      reconcilers::ApiObservation obs;
+      obs.at = now;
+      obs.error = "no address known (no static address in the repo, and it has not booted from this server)";
+      observed_->RecordApi(m.name, std::move(obs));
+      last_poll_[m.name] = now;
+      continue;
+    }
+    jobs.push_back({m.name, node, cp});
+  }
+  // One thread per machine polled; calls have deadlines, so a dead node
+  // costs one deadline, not one per machine.
+  std::vector<std::future<reconcilers::ApiObservation>> results;
+  results.reserve(jobs.size());
+  for (const auto& job : jobs) {
+    results.push_back(std::async(std::launch::async, [this, job] {
+      reconcilers::ApiObservation obs;
+      auto version = client_->Version(job.node);
+      metrics_.CountApiCall("Version", version.has_value());
+      obs.at = clock_->Now();
+      if (!version) {
+        obs.error = version.error().message;
+        return obs;
+      }
+      obs.up = true;
+      obs.version = version->tag;
+      auto services = client_->Services(job.node);
+      metrics_.CountApiCall("ServiceList", services.has_value());
+      if (services) {
+        obs.services = std::move(*services);
+      } else {
+        obs.error = services.error().message;
+      }
+      if (job.control_plane) {
+        obs.etcd_queried = true;
+        auto members = client_->EtcdMembers(job.node);
+        metrics_.CountApiCall("EtcdMemberList", members.has_value());
+        if (!members) {
+          obs.etcd_error = members.error().message;
+          return obs;
+        }
+        obs.etcd_members = std::move(*members);
+        auto status = client_->EtcdStatus(job.node);
+        metrics_.CountApiCall("EtcdStatus", status.has_value());
+        if (status) {
+          obs.etcd_status = std::move(*status);
+        } else {
+          obs.etcd_error = status.error().message;
+        }
+      }
+      return obs;
+    }));
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    observed_->RecordApi(jobs[i].name, results[i].get());
+    last_poll_[jobs[i].name] = now;
+  }
+}
+
+void UpgradeLoop::PassOnce() {
+  static auto log = Logger("upgrade");
+  auto desired = gitops_->Desired();
+  auto served = gitops_->ServedPlan();
+  if (!desired.state || !desired.state->cluster || !served) {
+    return;  // a raw-Matchbox repo, or nothing accepted yet: no fleet to manage
+  }
+  if (served != observed_plan_) {
+    observed_->SetPlan(std::shared_ptr<const manifests::BootPlan>(served, &served->plan));
+    observed_plan_ = served;
+  }
+  const auto& cluster = *desired.state->cluster;
+  reconcilers::RolloutInput input;
+  input.policy = PolicyOf(cluster, options_);
+  for (const auto& m : desired.state->machines) {
+    reconcilers::RolloutMachine rm;
+    rm.name = m.name;
+    rm.role = m.role;
+    rm.address = m.address ? m.address->address.ToString() : "";
+    rm.desired_version = desired.desired_versions[m.name];
+    rm.paused = m.paused;
+    if (auto v = manifests::ParseTalosVersion(rm.desired_version)) {
+      if (const auto* release = desired.state->FindRelease(*v, m.arch)) {
+        rm.installer_image = release->installer_image;
+      }
+    }
+    input.machines.push_back(std::move(rm));
+  }
+  for (const auto& m : served->plan.machines) {
+    input.served_versions[m.name] = m.talos_version;
+  }
+  Poll(input.machines, observed_->Snapshot());
+  bool pins_changed = false;
+  auto report = sequencer_.Reconcile(input, observed_->Snapshot(), &pins_changed);
+  stepping_.clear();
+  for (const auto& s : report.steps) {
+    stepping_.insert(s.machine);
+  }
+  if (pins_changed) {
+    gitops_->RequestRender("rollout: a machine's served release changed");
+  }
+  metrics_.Update(report, input.policy.gate_timeout);
+  std::lock_guard lock(mu_);
+  report_ = std::move(report);
+  have_report_ = true;
+  policy_text_ = input.policy.strategy;
+}
+
+json UpgradeLoop::Status() const {
+  std::lock_guard lock(mu_);
+  if (!have_report_) {
+    return nullptr;
+  }
+  const auto& r = report_;
+  json machines = json::array();
+  for (const auto& m : r.machines) {
+    json j = {{"name", m.name},
+              {"role", m.role},
+              {"desired", m.desired_version},
+              {"served", m.served_version},
+              {"observed", m.observed_version},
+              {"phase", m.phase},
+              {"ready", m.ready},
+              {"last_boot", m.last_boot ? Rfc3339(*m.last_boot) : ""}};
+    if (!m.failed_reason.empty()) {
+      j["failed_reason"] = m.failed_reason;
+    }
+    machines.push_back(std::move(j));
+  }
+  json steps = json::array();
+  for (const auto& s : r.steps) {
+    steps.push_back({{"machine", s.machine},
+                     {"from", s.from_version},
+                     {"to", s.to_version},
+                     {"rollback", s.rollback},
+                     {"canary", s.canary},
+                     {"phase", s.phase},
+                     {"gate", s.gate},
+                     {"gates_passed", s.gates_passed},
+                     {"started", Rfc3339Ms(s.started_ms)},
+                     {"reboot_sent", Rfc3339Ms(s.reboot_acked_ms)},
+                     {"waiting_on", s.last_error}});
+  }
+  return {{"machines", machines},
+          {"rollout",
+           {{"state", r.state},
+            {"strategy", policy_text_},
+            {"halted_reason", r.halted_reason},
+            {"blocked_reason", r.blocked_reason},
+            {"steps", steps},
+            {"progress",
+             {{"done", r.done},
+              {"pending", r.pending},
+              {"in_progress", r.in_progress},
+              {"failed", r.failed},
+              {"total", r.machines.size()}}},
+            {"completed_steps", r.completed_steps}}},
+          {"bootstrap",
+           {{"node", r.bootstrap.node},
+            {"decided", Rfc3339Ms(r.bootstrap.decided_ms)},
+            {"done", Rfc3339Ms(r.bootstrap.done_ms)},
+            {"found_running", r.bootstrap.found_running},
+            {"status", r.bootstrap_status}}}};
+}
+
+}  // namespace ironboot::controller

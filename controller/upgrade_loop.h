@@ -1,0 +1,85 @@
+#pragma once
+// controller/: the upgrade loop. Every pass: poll the Talos API of the
+// machines that need it (in parallel, each call with a deadline), take the
+// boot server's observations, run the Sequencer, re-render when a machine's
+// pinned release changed, and export /status and the fleet metrics.
+// Machines being stepped, not ready or never seen are polled every pass;
+// healthy idle ones every `idle_poll_interval`.
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+
+#include "common/clock.h"
+#include "controller/gitops.h"
+#include "reconcilers/observed_state.h"
+#include "reconcilers/rollout.h"
+#include "reconcilers/rollout_metrics.h"
+#include "talos/node_client.h"
+
+namespace ironboot::controller {
+
+struct UpgradeLoopOptions {
+  std::filesystem::path state_dir;  // the rollout state lives in <state_dir>/rollout/state.json
+  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds idle_poll_interval{10000};
+  std::chrono::seconds reboot_grace{30};
+};
+
+class UpgradeLoop {
+ public:
+  // Borrowed pointers must outlive the loop.
+  UpgradeLoop(UpgradeLoopOptions options, GitOpsController* gitops, talos::NodeClientPtr client,
+              reconcilers::ObservedState* observed, std::shared_ptr<prometheus::Registry> registry,
+              ClockPtr clock);
+  ~UpgradeLoop();
+
+  // Loads the rollout state (an unreadable state file is an error: the
+  // bootstrap decision lives there).
+  Result<void> Load();
+  // Pins for GitOpsOptions::pins. Thread-safe.
+  std::map<std::string, std::string> Pins() const { return sequencer_.Pins(); }
+
+  void Start();
+  void Stop();
+  // One pass (tests and Start's thread).
+  void PassOnce();
+
+  // /status "fleet" and "rollout". Thread-safe. No secret material.
+  nlohmann::json Status() const;
+
+ private:
+  void Poll(const std::vector<reconcilers::RolloutMachine>& machines,
+            const reconcilers::ObservedMachines& before);
+
+  const UpgradeLoopOptions options_;
+  GitOpsController* const gitops_;
+  const talos::NodeClientPtr client_;
+  reconcilers::ObservedState* const observed_;
+  const ClockPtr clock_;
+  reconcilers::Sequencer sequencer_;
+  reconcilers::RolloutMetrics metrics_;
+
+  // Owned by the pass thread.
+  std::map<std::string, reconcilers::TimePoint> last_poll_;
+  std::set<std::string> stepping_;
+  std::shared_ptr<const reconcilers::PublishedPlan> observed_plan_;  // the plan ObservedState maps with
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;                            // guarded by mu_
+  reconcilers::RolloutReport report_;            // guarded by mu_
+  bool have_report_ = false;                     // guarded by mu_
+  std::string policy_text_;                      // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace ironboot::controller

@@ -9,7 +9,7 @@ namespace {
 constexpr int kMaxChains = 8;
 
 Result<std::string> Get(const BootRequest& req, const std::string& url, const char* what) {
-  auto r = HttpFetch(url, req.source_ip, req.timeout);
+  auto r = HttpFetch(url, req.source_ip, req.timeout, req.cancel);
   if (!r) {
     return std::unexpected(r.error());
   }

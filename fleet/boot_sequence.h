@@ -4,6 +4,7 @@
 // expanded), then either `exit` (boot from disk) or download the kernel and
 // initrds and the machine config named by talos.config=.
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -24,10 +25,11 @@ struct BootOutcome {
 };
 
 struct BootRequest {
-  std::string boot_server_url;              // "http://127.0.0.1:8080" (no trailing /)
-  IpxeSettings settings;                    // mac, uuid, ... of the node
-  std::string source_ip;                    // the node's address
-  std::chrono::milliseconds timeout{5000};  // per HTTP request
+  std::string boot_server_url;                // "http://127.0.0.1:8080" (no trailing /)
+  IpxeSettings settings;                      // mac, uuid, ... of the node
+  std::string source_ip;                      // the node's address
+  std::chrono::milliseconds timeout{5000};    // per HTTP request
+  const std::atomic<bool>* cancel = nullptr;  // true: abort the request in flight
 };
 
 // Runs the boot. Errors name the URL: kUnavailable when a server did not

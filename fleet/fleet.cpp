@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -308,7 +309,8 @@ class Fleet::Impl {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ = false;                  // guarded by mu_
+  std::atomic<bool> cancel_boots_{false};  // set with stopping_; aborts boot HTTP requests
   std::vector<std::unique_ptr<Node>>
       nodes_;     // the vector is constant after Init; Node fields guarded by mu_
   SimEtcd etcd_;  // guarded by mu_
@@ -740,6 +742,7 @@ void Fleet::Impl::Run(Node* node) {
     req.settings.ip = spec.address;
     req.source_ip = spec.address;
     req.timeout = options_.http_timeout;
+    req.cancel = &cancel_boots_;
     lock.unlock();
     auto outcome = NetworkBoot(req);
     lock.lock();
@@ -882,6 +885,7 @@ void Fleet::Impl::Stop() {
       return;
     }
     stopping_ = true;
+    cancel_boots_ = true;
   }
   cv_.notify_all();
   for (auto& n : nodes_) {

@@ -14,6 +14,11 @@ size_t Append(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+int Progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancel = static_cast<const std::atomic<bool>*>(user);
+  return cancel != nullptr && cancel->load() ? 1 : 0;  // non-zero aborts the transfer
+}
+
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -22,7 +27,7 @@ void GlobalInit() {
 }  // namespace
 
 Result<FetchResult> HttpFetch(const std::string& url, const std::string& source_ip,
-                              std::chrono::milliseconds timeout) {
+                              std::chrono::milliseconds timeout, const std::atomic<bool>* cancel) {
   GlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) {
@@ -39,6 +44,11 @@ Result<FetchResult> HttpFetch(const std::string& url, const std::string& source_
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &result.body);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buf);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (cancel != nullptr) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, Progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
+  }
   std::string interface;
   if (!source_ip.empty()) {
     interface = "host!" + source_ip;

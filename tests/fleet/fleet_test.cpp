@@ -1,7 +1,11 @@
 #include "fleet/fleet.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "fleet/sim_kernel.h"
 #include "tests/fleet/fleet_util.h"
@@ -492,6 +496,48 @@ TEST_F(FleetTest, StatusApiJson) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("unknown fault \"explode\""), std::string::npos);
   EXPECT_EQ(testutil::HttpGet(fleet_->status_port(), "/nope").status, 404);
+}
+
+// Stop() returns promptly even while a node waits on a boot server that
+// accepted the connection but never answers.
+TEST_F(FleetTest, StopCancelsHangingBootRequest) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 16), 0);  // never accepted: requests hang
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto o = Options(0, 1);
+  o.boot_server_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  o.http_timeout = 60s;
+  StartFleet(o);
+  ASSERT_TRUE(
+      testutil::WaitFor([&] { return fleet_->Record().Node("w1")->boot_attempts == 1; }, kWait));
+  auto start = std::chrono::steady_clock::now();
+  fleet_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  close(fd);
+}
+
+// A node whose API address is already taken (another fleet) does not come
+// up and says why; it comes up once the address is free.
+TEST_F(FleetTest, ApiAddressInUseReported) {
+  auto o = Options(0, 1);
+  StartFleet(o);
+  ASSERT_TRUE(testutil::WaitFor([&] { return AllUp(); }, kWait));
+  auto second = Fleet::Start(o);
+  ASSERT_TRUE(second) << second.error().message;
+  ASSERT_TRUE(testutil::WaitFor([&] { return !(*second)->Record().Node("w1")->last_error.empty(); },
+                                kWait));
+  EXPECT_EQ((*second)->Record().Node("w1")->last_error,
+            "Talos API: cannot listen on " + o.nodes[0].address + ":50000");
+  EXPECT_EQ((*second)->Record().Node("w1")->state, "booting");
+  fleet_->Stop();
+  EXPECT_TRUE(
+      testutil::WaitFor([&] { return (*second)->Record().Node("w1")->state == "up"; }, kWait));
 }
 
 // Start refuses bad node specs and faults naming the node and field.

@@ -281,6 +281,30 @@ TEST_F(TalosApiClientTest, ServerCertificateFromAnotherCaIsRefused) {
   EXPECT_TRUE(impostor.service().Calls().empty());
 }
 
+// A node whose certificate does not name the address we dialled is refused (Talos certs carry IP
+// SANs).
+TEST_F(TalosApiClientTest, ServerCertificateForAnotherAddressIsRefused) {
+  ApiTestServer elsewhere(pki_->server, pki_->ca.crt, "127.0.0.2");  // cert: IP 127.0.0.1 only
+  auto v = client_->Version(elsewhere.node());
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, ErrorCode::kUnauthorized) << v.error().message;
+  EXPECT_THAT(v.error().message, HasSubstr("Talos API " + elsewhere.node() + " Version: TLS"));
+  EXPECT_TRUE(elsewhere.service().Calls().empty());
+}
+
+// Calls to one node share one connection (the channel is cached per node).
+TEST_F(TalosApiClientTest, CallsToOneNodeShareAConnection) {
+  svc().version.add_messages()->mutable_version()->set_tag("v1.11.3");
+  svc().services.add_messages();
+  ASSERT_TRUE(client_->Version(node()));
+  ASSERT_TRUE(client_->Services(node()));
+  ASSERT_TRUE(client_->Version(node()));
+  auto peers = svc().Peers();
+  ASSERT_EQ(peers.size(), 3u);
+  EXPECT_EQ(peers[0], peers[1]);
+  EXPECT_EQ(peers[1], peers[2]);
+}
+
 // A node that does not answer within the deadline: kUnavailable naming node, call and deadline.
 TEST_F(TalosApiClientTest, SilentNodeHitsTheDeadline) {
   TalosApiOptions options;

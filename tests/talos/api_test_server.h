@@ -74,6 +74,7 @@ class FakeMachineService final : public machine::MachineService::Service {
   // Recorded (read after calls).
   std::vector<std::string> Calls();
   std::vector<std::string> ClientSubjects();  // subject of each call's client certificate
+  std::vector<std::string> Peers();           // each call's client address ("ipv4:127.0.0.1:N")
   machine::UpgradeRequest last_upgrade;
   machine::RebootRequest last_reboot;
   machine::BootstrapRequest last_bootstrap;
@@ -87,21 +88,24 @@ class FakeMachineService final : public machine::MachineService::Service {
   bool hang_ = false;
   std::vector<std::string> calls_;
   std::vector<std::string> subjects_;
+  std::vector<std::string> peers_;
 };
 
 // The server: MachineService with mutual TLS (client certificates required
 // and verified against `client_ca_pem`) on 127.0.0.1, port chosen by the OS.
 class ApiTestServer {
  public:
-  ApiTestServer(const CertAndKey& server, const std::string& client_ca_pem);
+  ApiTestServer(const CertAndKey& server, const std::string& client_ca_pem,
+                const std::string& address = "127.0.0.1");
   ~ApiTestServer();
   int port() const { return port_; }
-  std::string node() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string node() const { return address_ + ":" + std::to_string(port_); }
   FakeMachineService& service() { return service_; }
 
  private:
   FakeMachineService service_;
   std::unique_ptr<grpc::Server> server_;
+  std::string address_;
   int port_ = 0;
 };
 

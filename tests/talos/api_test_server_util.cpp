@@ -90,6 +90,7 @@ std::optional<grpc::Status> FakeMachineService::Enter(grpc::ServerContext* ctx,
   std::unique_lock l(mu_);
   calls_.push_back(name);
   subjects_.push_back(subject);
+  peers_.push_back(ctx->peer());
   while (hang_ && !ctx->IsCancelled()) {
     cv_.wait_for(l, std::chrono::milliseconds(20));
   }
@@ -109,6 +110,11 @@ void FakeMachineService::Release() {
 std::vector<std::string> FakeMachineService::Calls() {
   std::lock_guard l(mu_);
   return calls_;
+}
+
+std::vector<std::string> FakeMachineService::Peers() {
+  std::lock_guard l(mu_);
+  return peers_;
 }
 
 std::vector<std::string> FakeMachineService::ClientSubjects() {
@@ -212,12 +218,14 @@ grpc::Status FakeMachineService::Kubeconfig(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-ApiTestServer::ApiTestServer(const CertAndKey& server, const std::string& client_ca_pem) {
+ApiTestServer::ApiTestServer(const CertAndKey& server, const std::string& client_ca_pem,
+                             const std::string& address)
+    : address_(address) {
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   ssl.pem_root_certs = client_ca_pem;
   ssl.pem_key_cert_pairs.push_back({ToOpenSslKeyPem(server.key), server.crt});
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
+  builder.AddListeningPort(address + ":0", grpc::SslServerCredentials(ssl), &port_);
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();
   EXPECT_TRUE(server_ != nullptr);

@@ -31,8 +31,8 @@ RUNBOOK_BASE = "https://github.com/ironboot/ironboot/blob/main/dashboards/RUNBOO
 # the Kubernetes Service (ServiceMonitor job label = Service name) both use it.
 JOB = "ironboot"
 
-# `serve -interval` default. No metric exposes the configured interval, so the stale-source
-# threshold is fixed at three polls of the default; change both if you change -interval.
+# `serve -interval` default: the "Age of the last good fetch" panel turns red at 3 polls.
+# (The alert compares with the server's own ironboot_source_poll_interval_seconds.)
 POLL_INTERVAL_SECONDS = 30
 
 # ---------------------------------------------------------------------------------------
@@ -133,29 +133,44 @@ ALERTS = [
     },
     {
         "name": "IronbootSourceStale",
-        "expr": (f"time() - ironboot_source_last_success_timestamp_seconds > "
-                 f"3 * {POLL_INTERVAL_SECONDS}"),
-        # The gauge is 0 until the first fetch of a fresh start completes.
+        "expr": ("time() - ironboot_source_last_success_timestamp_seconds\n"
+                 "> 3 * ironboot_source_poll_interval_seconds"),
+        # The timestamp is 0 until the first fetch of a fresh start completes.
         "for": "1m",
         "severity": "warning",
         "summary": "ironboot has not fetched its cluster repository for 3 poll intervals",
         "description": (
-            f"No successful fetch of the cluster repository by {{{{ $labels.instance }}}} for "
-            f"more than {3 * POLL_INTERVAL_SECONDS} s (3 x the default -interval "
-            f"{POLL_INTERVAL_SECONDS}s). Commits pushed since are not served."),
+            "No successful fetch of the cluster repository by {{ $labels.instance }} for more "
+            "than 3 poll intervals (serve -interval). Commits pushed since are not served."),
         "tests": {
             "fire": [{
-                # Last success at t=60 s, then fetches stop succeeding.
-                "series": {'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "0 60x10"},
+                # Polling every 30 s; the last success at t=60 s, then fetches fail.
+                "series": {
+                    'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "0 60x10",
+                    'ironboot_source_poll_interval_seconds{job="ironboot",instance="boot1:8080"}': "30x10",
+                },
                 "at": "5m",
                 "alerts": [{"job": JOB, "instance": "boot1:8080"}],
             }],
             "quiet": [{
-                "series": {'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "0+60x10"},
+                "series": {
+                    'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "0+60x10",
+                    'ironboot_source_poll_interval_seconds{job="ironboot",instance="boot1:8080"}': "30x10",
+                },
+                "at": "5m",
+            }, {
+                # Polling every 5 minutes: 4 minutes without a fetch is normal.
+                "series": {
+                    'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "0 60x10",
+                    'ironboot_source_poll_interval_seconds{job="ironboot",instance="boot1:8080"}': "300x10",
+                },
                 "at": "5m",
             }, {
                 # A fresh start: 0 for one scrape, then the first fetch.
-                "series": {'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "_x5 0 360+60x5"},
+                "series": {
+                    'ironboot_source_last_success_timestamp_seconds{job="ironboot",instance="boot1:8080"}': "_x5 0 360+60x5",
+                    'ironboot_source_poll_interval_seconds{job="ironboot",instance="boot1:8080"}': "30x10",
+                },
                 "at": "5m",
             }],
         },

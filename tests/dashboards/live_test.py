@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Dashboards and alerts against the real thing: a real `ironboot serve --repo` (a local
-git repository of examples/homelab, assets from file://) with live HTTP and TFTP traffic,
-scraped every second by a real Prometheus (Debian's) that loads
-dashboards/prometheus-rules.yaml. Every dashboard panel's query and every alert
-expression runs through Prometheus's HTTP API; each ironboot_* name they use must be
-declared by the server's /metrics. Everything on 127.0.0.1, no network.
+git repository of examples/homelab moved to loopback, assets from file://), the simulated
+Talos fleet (`ironboot fleet`) booting from it, a rolling upgrade pushed to git, HTTP and
+TFTP traffic from strangers, all scraped every second by a real Prometheus (Debian's)
+that loads dashboards/prometheus-rules.yaml. Every dashboard panel's query and every
+alert expression runs through Prometheus's HTTP API; each ironboot_* name they use must
+be declared by the server's /metrics during the run. Everything on 127.0.0.0/8.
 """
 
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -29,6 +31,10 @@ NOT_YET_EXPOSED = set()
 
 CP1_MAC = "00:23:24:e7:29:40"
 CP2_MAC = "00:23:24:e7:29:41"
+# examples/homelab's 10.0.4.x moved to loopback; a random /24 so concurrent runs do not
+# share the simulated nodes' Talos API address:port.
+MACHINE_NET = f"127.0.{random.randint(100, 250)}."
+CP1_ADDRESS = MACHINE_NET + "101"
 UNKNOWN_MAC = "52:54:00:aa:bb:cc"
 METRIC_NAME = re.compile(r"\bironboot_[a-z0-9_]+")
 
@@ -91,10 +97,13 @@ class LiveTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ironboot-dashboards-")
         cls.processes = []
+        cls.scrapes = []  # every /metrics text taken during the run
         try:
             cls.start_ironboot()
+            cls.start_fleet()
             cls.send_traffic()
             cls.start_prometheus()
+            cls.roll_out()
         except BaseException:
             cls.tearDownClass()
             raise
@@ -106,43 +115,62 @@ class LiveTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
+    def write_release(cls, version):
+        """A TalosRelease served from file://, with the simulated fleet's stand-in kernel."""
+        assets = os.path.join(cls.tmp, "assets", version)
+        os.makedirs(assets)
+        sums = {}
+        for name, data in (("vmlinuz", f"IRONBOOT-SIM-KERNEL talos={version}\n"),
+                           ("initramfs.xz", f"initramfs {version}\n")):
+            with open(os.path.join(assets, name), "w", encoding="utf-8") as f:
+                f.write(data)
+            sums[name] = hashlib.sha512(data.encode()).hexdigest()
+        os.makedirs(os.path.join(cls.work, "releases"), exist_ok=True)
+        with open(os.path.join(cls.work, "releases", f"{version}.yaml"), "w", encoding="utf-8") as f:
+            f.write("apiVersion: ironboot.dev/v1alpha1\nkind: TalosRelease\nmetadata:\n"
+                    f"  name: talos-{version}-amd64\nspec:\n  version: {version}\n  arch: amd64\n"
+                    f"  kernel:\n    url: file://{assets}/vmlinuz\n    sha512: {sums['vmlinuz']}\n"
+                    f"  initramfs:\n    url: file://{assets}/initramfs.xz\n"
+                    f"    sha512: {sums['initramfs.xz']}\n")
+
+    @classmethod
     def start_ironboot(cls):
         tmp = cls.tmp
-        kernel, initramfs = os.urandom(64 * 1024), os.urandom(128 * 1024)
-        assets = os.path.join(tmp, "assets")
-        os.makedirs(assets)
-        for name, data in (("vmlinuz", kernel), ("initramfs.xz", initramfs)):
-            with open(os.path.join(assets, name), "wb") as f:
-                f.write(data)
-        work = os.path.join(tmp, "work")
+        cls.port = support.free_port()
+        cls.tftp_port = support.free_port()
+        work = cls.work = os.path.join(tmp, "work")
         shutil.copytree(os.path.join(support.SOURCE_DIR, "examples", "homelab"), work)
-        # The example's release downloads from GitHub; this one from file://.
+        # The machines move to loopback (10.0.4.x -> 127.0.N.x, certSANs and subnet too)
+        # where the simulated fleet runs their Talos API, and boot from this server.
+        for root, _, files in os.walk(work):
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                text = text.replace("10.0.4.", MACHINE_NET).replace(
+                    "http://10.0.112.2:8080", f"http://127.0.0.1:{cls.port}")
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+        # The example's release downloads from GitHub; ours from file://.
         cluster_path = os.path.join(work, "cluster.yaml")
         with open(cluster_path, encoding="utf-8") as f:
             cluster = f.read()
         with open(cluster_path, "w", encoding="utf-8") as f:
             f.write(cluster[:cluster.index("\n---\n") + 1])
-        os.makedirs(os.path.join(work, "releases"))
-        with open(os.path.join(work, "releases", "v1.11.3.yaml"), "w", encoding="utf-8") as f:
-            f.write("apiVersion: ironboot.dev/v1alpha1\nkind: TalosRelease\nmetadata:\n"
-                    "  name: talos-v1.11.3-amd64\nspec:\n  version: v1.11.3\n  arch: amd64\n"
-                    f"  kernel:\n    url: file://{assets}/vmlinuz\n"
-                    f"    sha512: {hashlib.sha512(kernel).hexdigest()}\n"
-                    f"  initramfs:\n    url: file://{assets}/initramfs.xz\n"
-                    f"    sha512: {hashlib.sha512(initramfs).hexdigest()}\n")
+        cls.write_release("v1.11.3")
         git(work, "init", "-q", "-b", "main")
         git(work, "add", "-A")
         git(work, "commit", "-q", "-m", "homelab")
-        bare = os.path.join(tmp, "cluster.git")
-        git(tmp, "clone", "-q", "--bare", work, bare)
+        cls.bare = os.path.join(tmp, "cluster.git")
+        git(tmp, "clone", "-q", "--bare", work, cls.bare)
+        cls.secrets = os.path.join(tmp, "secrets.yaml")
+        support.run([support.BINARY, "secrets", "gen", "--out", cls.secrets], check=True)
 
-        cls.port = support.free_port()
-        cls.tftp_port = support.free_port()
-        server = Process([support.BINARY, "serve", "-repo", bare, "-ref", "main",
+        server = Process([support.BINARY, "serve", "-repo", cls.bare, "-ref", "main",
                           "-state-dir", os.path.join(tmp, "state"),
                           "-address", f"127.0.0.1:{cls.port}",
                           "-tftp-address", f"127.0.0.1:{cls.tftp_port}",
-                          "-interval", "1s", "-config-rate", "0"],
+                          "-interval", "1s", "-config-rate", "0", "-secrets-file", cls.secrets],
                          os.path.join(tmp, "ironboot.log"))
         cls.processes.append(server)
         cls.server = server
@@ -151,27 +179,73 @@ class LiveTest(unittest.TestCase):
             raise AssertionError("ironboot serve did not become ready:\n" + server.output())
 
     @classmethod
+    def fleet_status(cls):
+        status, body = http_get(cls.port, "/status")
+        try:
+            return json.loads(body).get("fleet") or {}
+        except ValueError:
+            return {}
+
+    @classmethod
+    def start_fleet(cls):
+        """The simulated Talos fleet (ironboot fleet): the three machines network-boot."""
+        fleet = Process([support.BINARY, "fleet", "--boot-server", f"http://127.0.0.1:{cls.port}",
+                         "--secrets", cls.secrets, "--repo", cls.work, "--reboot-delay", "500ms"],
+                        os.path.join(cls.tmp, "fleet.log"))
+        cls.processes.append(fleet)
+        cls.fleet = fleet
+
+        def running(version):
+            machines = cls.fleet_status().get("machines") or []
+            return len(machines) == 3 and all(
+                m.get("ready") and m.get("observed") == version for m in machines)
+        cls.fleet_running = running
+        if not wait_for(lambda: running("v1.11.3"), timeout=30, step=0.2):
+            raise AssertionError("the fleet did not come up on v1.11.3:\n" + json.dumps(cls.fleet_status())
+                                 + "\n" + fleet.output())
+
+    @classmethod
+    def roll_out(cls):
+        """Pushes Talos v1.11.4 and scrapes /metrics through the rolling upgrade until done."""
+        cls.write_release("v1.11.4")
+        cluster_path = os.path.join(cls.work, "cluster.yaml")
+        with open(cluster_path, encoding="utf-8") as f:
+            cluster = f.read()
+        with open(cluster_path, "w", encoding="utf-8") as f:
+            f.write(cluster.replace("talosVersion: v1.11.3", "talosVersion: v1.11.4"))
+        git(cls.work, "add", "-A")
+        git(cls.work, "commit", "-q", "-m", "talos v1.11.4")
+        git(cls.work, "push", "-q", cls.bare, "HEAD:main")
+
+        def done():
+            cls.scrapes.append(http_get(cls.port, "/metrics")[1])
+            return cls.fleet_running("v1.11.4")
+        if not wait_for(done, timeout=60, step=0.2):
+            raise AssertionError("the rollout to v1.11.4 did not finish:\n" + json.dumps(cls.fleet_status())
+                                 + "\n" + cls.server.output())
+
+    @classmethod
     def send_traffic(cls):
         """What a fleet does: chainload, boot scripts, kernels, configs; and strangers."""
         port = cls.port
+
+        # controlplane1 boots from its own address: chainload, script, kernel, initramfs, config.
         expect = [
             ("/boot.ipxe", 200),
             (f"/ipxe?mac={CP1_MAC}", 200),
-            # After its /ipxe, 127.0.0.1 may fetch controlplane1's config...
-            (f"/config?mac={CP1_MAC}", 200),
-            # ...but not controlplane2's (static address 10.0.4.x, no iPXE fetch).
-            (f"/config?mac={CP2_MAC}", 403),
-            (f"/ipxe?mac={UNKNOWN_MAC}", 404),
-            ("/assets/talos/v9.9.9/amd64/vmlinuz", 404),
-            ("/status", 200),
         ]
-        # The kernel and initramfs controlplane1's boot script names.
-        script = http_get(port, f"/ipxe?mac={CP1_MAC}")[1]
+        script = http_get(port, f"/ipxe?mac={CP1_MAC}", source=CP1_ADDRESS)[1]
         assets = sorted(set(re.findall(r"/assets/[^\s?]+", script)))
         if len(assets) != 2:
             raise AssertionError("want a kernel and an initramfs in the iPXE script:\n" + script)
-        expect += [(a, 200) for a in assets]
+        expect += [(a, 200) for a in assets] + [(f"/config?mac={CP1_MAC}", 200)]
         for target, want in expect:
+            status, body = http_get(port, target, source=CP1_ADDRESS)
+            if status != want:
+                raise AssertionError(f"GET {target} from {CP1_ADDRESS}: {status}, want {want}: {body[:300]}")
+        # Strangers: controlplane2's config from another address, an unknown MAC, a missing asset.
+        for target, want in ((f"/config?mac={CP2_MAC}", 403), (f"/ipxe?mac={UNKNOWN_MAC}", 404),
+                             ("/assets/talos/v9.9.9/amd64/vmlinuz", 404), ("/status", 200)):
             status, body = http_get(port, target)
             if status != want:
                 raise AssertionError(f"GET {target}: {status}, want {want}: {body[:300]}")
@@ -180,9 +254,10 @@ class LiveTest(unittest.TestCase):
                             f"tftp://127.0.0.1:{cls.tftp_port}/undionly.kpxe"])
         if tftp.returncode != 0:
             raise AssertionError("TFTP read of undionly.kpxe failed: " + tftp.stderr)
-        status, cls.metrics_text = http_get(port, "/metrics")
+        status, text = http_get(port, "/metrics")
         if status != 200:
             raise AssertionError(f"/metrics answered {status}")
+        cls.scrapes.append(text)
 
     @classmethod
     def start_prometheus(cls):
@@ -247,7 +322,11 @@ class LiveTest(unittest.TestCase):
 
     def test_every_metric_name_is_declared(self):
         """Each ironboot_* name in a panel or alert has a # TYPE line on the server's /metrics."""
-        declared = declared_names(self.metrics_text)
+        # Declared at some point of the run: some families only have samples (and so a
+        # # TYPE line) while a rollout step runs.
+        declared = set()
+        for text in self.scrapes + [http_get(self.port, "/metrics")[1]]:
+            declared |= declared_names(text)
         self.assertIn("ironboot_http_requests_total", declared)
         missing = {}
         for where, expr in self.all_queries():
@@ -260,8 +339,12 @@ class LiveTest(unittest.TestCase):
             f"  {n}: used by {', '.join(w)}" for n, w in sorted(missing.items())))
 
     def test_traffic_shows_on_the_dashboards(self):
-        """The panels the live traffic feeds return series (requests, latency, boots, configs, GitOps)."""
+        """The panels the fleet, the rollout and the traffic feed return series (machines, rollout, requests, latency, boots, configs, GitOps)."""
         lit = {
+            "fleet.json": ["Machines by phase", "Machines not ready", "Desired vs observed version",
+                           "Since last boot", "Machine ready", "Rollout state", "Rollout progress",
+                           "Current step: elapsed and timeout", "Node boot duration",
+                           "Talos API requests"],
             "bootserver.json": ["Up", "Requests by handler and code", "Latency p50 / p95 / p99",
                                 "Asset latency p50 / p95 / p99",
                                 "Unmatched boot requests (unknown MACs)", "Boot selections by group",

@@ -33,8 +33,21 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
 
 
-def http_get(port, target, timeout=5):
-    """(status, body) of GET http://127.0.0.1:port/target; status 0 when nothing answers."""
+def http_get(port, target, timeout=5, source=None):
+    """(status, body) of GET http://127.0.0.1:port/target; status 0 when nothing answers.
+    `source`: the local address to connect from (any 127.x.y.z works on Linux), as a
+    machine with that address would."""
+    if source is not None:
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+        try:
+            conn.request("GET", target)
+            r = conn.getresponse()
+            return r.status, r.read().decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException):
+            return 0, ""
+        finally:
+            conn.close()
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{target}", timeout=timeout) as r:
             return r.status, r.read().decode("utf-8", "replace")

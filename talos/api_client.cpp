@@ -1,11 +1,13 @@
 #include "talos/api_client.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -96,6 +98,17 @@ std::string HostOf(const std::string& target) {
     return target.substr(1, target.find(']') - 1);
   }
   return target.substr(0, target.rfind(':'));
+}
+
+// gRPC's own log lines (handshake failures, reconnects) go to our "grpc"
+// logger at debug level instead of stderr: the errors we return say it all.
+void RouteGrpcLogs() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    gpr_set_log_function([](gpr_log_func_args* args) {
+      Logger("grpc")->debug("{}:{} {}", args->file, args->line, args->message);
+    });
+  });
 }
 
 }  // namespace
@@ -307,7 +320,9 @@ Result<std::unique_ptr<TalosApiClient>> TalosApiClient::Create(TalosCredentials 
 }
 
 TalosApiClient::TalosApiClient(TalosCredentials credentials, TalosApiOptions options)
-    : credentials_(std::move(credentials)), options_(options) {}
+    : credentials_(std::move(credentials)), options_(options) {
+  RouteGrpcLogs();
+}
 
 TalosApiClient::~TalosApiClient() = default;
 

@@ -73,6 +73,19 @@ TEST_F(KubeconfigCommandTest, UnreachableNodeIsNamed) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "x"));
 }
 
+// A client certificate from another cluster: exit 1, the refusal named, no gRPC log noise.
+TEST_F(KubeconfigCommandTest, RefusedClientCertificateIsNamed) {
+  apitest::ApiTestPki other = apitest::MakeApiTestPki(KeyType::kEd25519);
+  testutil::WriteFile(dir_ / "stranger", apitest::TalosconfigYaml(pki_->ca.crt, other.client));
+  auto r = Kubeconfig({"--talosconfig", (dir_ / "stranger").string(), "--node", server_->node()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("ironboot kubeconfig: Talos API " + server_->node() +
+                                  " Kubeconfig: TLS handshake failed"));
+  EXPECT_THAT(r.output, HasSubstr("refused our client certificate"));
+  EXPECT_EQ(r.output.find("ssl_transport_security"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("PRIVATE KEY"), std::string::npos);
+}
+
 // A corrupt archive from the node: exit 1 with the archive error, no file written.
 TEST_F(KubeconfigCommandTest, CorruptArchiveIsAnError) {
   server_->service().kubeconfig_chunks = {"garbage"};

@@ -19,5 +19,7 @@ int SecretsCommand(Args args);
 int TalosconfigCommand(Args args);
 int KubeconfigCommand(Args args);
 int FleetCommand(Args args);
+int StatusCommand(Args args);
+int DemoCommand(Args args);
 
 }  // namespace ironboot::controller

@@ -5,6 +5,7 @@
 // variables (e.g. MATCHBOX_ADDRESS); the command line wins.
 
 #include <map>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,5 +67,10 @@ class FlagSet {
   std::vector<std::string> order_;
   std::vector<std::string> positional_;
 };
+
+// A duration flag: "10s", "500ms", "2m", "1h", or plain seconds. kInvalid
+// naming the command and flag otherwise.
+Result<std::chrono::milliseconds> ParseFlagDuration(const std::string& command, const std::string& flag,
+                                                   const std::string& text);
 
 }  // namespace ironboot::controller

@@ -17,6 +17,8 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"demo", "run everything on this machine: a repo, the server and a simulated fleet (--upgrade-to v1.12.0)",
+     ironboot::controller::DemoCommand},
     {"serve", "run the boot server (Matchbox-compatible; GitOps with --repo)",
      ironboot::controller::ServeCommand},
     {"machineconfig", "patch a Talos machine config like talosctl machineconfig patch",
@@ -29,6 +31,7 @@ constexpr Command kCommands[] = {
     {"talosconfig", "write a talosconfig (os:admin client cert) from a secrets bundle", ironboot::controller::TalosconfigCommand},
     {"kubeconfig", "fetch the admin kubeconfig from a control plane's Talos API", ironboot::controller::KubeconfigCommand},
     {"fleet", "run a simulated Talos fleet that network-boots from a boot server", ironboot::controller::FleetCommand},
+    {"status", "show a GitOps server's served revision, rollout and machines (GET /status)", ironboot::controller::StatusCommand},
 };
 
 void Usage(FILE* out) {

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/log.h"
 #include "controller/commands.h"
 #include "controller/demo.h"
@@ -196,6 +197,8 @@ int DemoCommand(Args args) {
   flags.String("address", "127.0.0.1:8080", "boot server and controller address");
   flags.String("fleet-status-address", "", "serve the fleet's own record (GET /fleet) on HOST:PORT");
   flags.String("upgrade-to", "", "commit spec.talosVersion: VERSION once the fleet is up, and follow the rollout");
+  flags.Bool("prepare-only", "write the repo, secrets, releases and DIR/commands.json (the serve and "
+             "fleet command lines) and exit; for tests and benchmarks");
   flags.Bool("exit-when-done", "exit once the fleet converged (0), halted or timed out (1)");
   flags.String("timeout", "10m", "with --exit-when-done: give up after this long");
   flags.String("fault", "", "a fleet fault, e.g. worker1=never-returns (see ironboot fleet --help)", {}, true);
@@ -246,6 +249,20 @@ int DemoCommand(Args args) {
     return 1;
   }
   fs::path dir = fs::absolute(options.dir);
+  if (flags.GetBool("prepare-only")) {
+    json commands = {{"repo", plan->repo.string()},
+                     {"cluster_file", plan->cluster_file},
+                     {"secrets", plan->secrets.string()},
+                     {"machines", plan->machines},
+                     {"serve", plan->serve_args},
+                     {"fleet", plan->fleet_args}};
+    if (auto w = WriteFileAtomically(dir / "commands.json", commands.dump(2) + "\n", 0644); !w) {
+      std::fprintf(stderr, "ironboot demo: %s\n", w.error().message.c_str());
+      return 1;
+    }
+    std::printf("%s\n", (dir / "commands.json").c_str());
+    return 0;
+  }
   std::printf("demo dir      %s\nrepo          %s (%zu machines, talos %s)\n", dir.c_str(),
               plan->repo.c_str(), plan->machines, options.from_version.c_str());
 

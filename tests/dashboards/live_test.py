@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 import urllib.parse
 
@@ -226,7 +225,7 @@ class LiveTest(unittest.TestCase):
 
     @classmethod
     def send_traffic(cls):
-        """What a fleet does: chainload, boot scripts, kernels, configs; and strangers."""
+        """controlplane1's boot requests by hand from its own address, then strangers' requests."""
         port = cls.port
 
         # controlplane1 boots from its own address: chainload, script, kernel, initramfs, config.

@@ -86,7 +86,7 @@ class BootHandler {
     bool config_tls_only = false;
     // When set, the talos.config= URL in served iPXE and GRUB scripts points
     // here instead (RewriteConfigUrl), e.g. at the HTTPS listener.
-    std::string config_url_base;
+    std::string config_url_base{};
   };
   using RouteFn = std::function<Reply(const HttpRequest&)>;
 

@@ -36,10 +36,10 @@ struct ServerOptions {
   // certificate chain and private key (see tls_context.h; ReloadTls re-reads
   // them). Requests carry HttpRequest::tls = true. Replies that stream a file
   // are not supported over TLS (500): serve only string replies there.
-  std::string tls_cert_file;
-  std::string tls_key_file;
+  std::string tls_cert_file{};
+  std::string tls_key_file{};
   // When not empty, only these exact paths are answered; any other gets 404.
-  std::vector<std::string> only_paths;
+  std::vector<std::string> only_paths{};
 };
 
 class HttpServer {

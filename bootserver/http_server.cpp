@@ -624,6 +624,10 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds grace) {
       t.join();
     }
   }
+  // The close posted above may not have run before stop(): make sure the
+  // port is released (no thread touches the acceptor any more).
+  beast::error_code ec;
+  acceptor_.close(ec);
 }
 
 HttpServer::HttpServer(ServerOptions options, const BootHandler* handler)

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -308,6 +310,43 @@ TEST(StatusCommand, MatchboxModeServerHasNoStatus) {
                                      "/status answered HTTP 404, not 200 (no /status here: is it "
                                      "`ironboot serve` in GitOps mode, with --repo?"))
       << r.output;
+}
+
+// Against a real GitOps server with a fleet (`ironboot demo`: serve on a git
+// repo + a simulated Talos fleet over gRPC): the real /status renders with
+// the bootstrap done and one row per machine, so the formatter and
+// UpgradeLoop::Status() agree on the shape.
+TEST(StatusCommand, RealDemoFleet) {
+  testutil::TempDir tmp;
+  int port = testutil::FreePort();
+  std::string url = "http://127.0.0.1:" + std::to_string(port);
+  testutil::Process demo({IRONBOOT_BINARY, "demo", "--address", "127.0.0.1:" + std::to_string(port),
+                          "--dir", (tmp.path() / "demo").string()});
+  ASSERT_TRUE(testutil::WaitFor([&] { return Contains(demo.Output(), "fleet up in"); },
+                                std::chrono::seconds(60)))
+      << demo.Output();
+  testutil::CommandResult r;
+  // The upgrade loop's report follows its next pass: poll until it shows the
+  // bootstrap and all five machines observed.
+  bool shown = testutil::WaitFor(
+      [&] {
+        r = testutil::Run({IRONBOOT_BINARY, "status", "--server", url});
+        return r.exit_code == 0 && Contains(r.output, "bootstrap: done on controlplane1") &&
+               Contains(r.output, "5/5 done");
+      },
+      std::chrono::seconds(30));
+  EXPECT_TRUE(shown) << r.output << demo.Output();
+  EXPECT_TRUE(Contains(r.output, "served: main@sha1:")) << r.output;
+  EXPECT_TRUE(Contains(
+      r.output, "NAME           ROLE          DESIRED  OBSERVED  PHASE    READY  LAST-BOOT\n"))
+      << r.output;
+  for (const char* name :
+       {"controlplane1 ", "controlplane2 ", "controlplane3 ", "worker1 ", "worker2 "}) {
+    EXPECT_TRUE(Contains(r.output, std::string("\n") + name)) << name << "\n" << r.output;
+  }
+  EXPECT_FALSE(Contains(r.output, "fleet: not managed")) << r.output;
+  demo.Signal(SIGTERM);
+  EXPECT_TRUE(demo.Wait(std::chrono::seconds(20)).has_value()) << demo.Output();
 }
 
 // Usage errors exit 2 naming the bad flag or argument; --help exits 0.

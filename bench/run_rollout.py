@@ -200,6 +200,18 @@ def step_overheads(log_path):
     return overheads, dones, reboots, any_next
 
 
+def api_calls(base):
+    """ironboot_talos_api_requests_total and the like: {series: value}."""
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(base + "/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    calls = {}
+    for line in metrics.splitlines():
+        m = re.match(r'(ironboot_\S+_total)\{([^}]*call=[^}]*)\} (\S+)', line)
+        if m:
+            calls["%s{%s}" % (m.group(1), m.group(2))] = float(m.group(3))
+    return calls
+
+
 def check_fleet(record, machines):
     """The fleet's own record: every node rebooted exactly once, up on the new
     version, never two control planes down at once."""
@@ -251,14 +263,19 @@ def run_case(args, tmp, name, total_nodes, max_unavailable, net):
     git(repo, "commit", "-qm", "bench: 127.0.%d.0/23, %d machines, maxUnavailable.worker %d" %
         (net, machines, max_unavailable))
 
+    serve_args = list(commands["serve"])
+    if args.talos_poll_interval:
+        serve_args[serve_args.index("-talos-poll-interval") + 1] = args.talos_poll_interval
+    result_flags = {"talos_poll_interval": serve_args[serve_args.index("-talos-poll-interval") + 1],
+                    "upgrade_interval": serve_args[serve_args.index("-upgrade-interval") + 1]}
     base = "http://127.0.0.1:%d" % port
     serve_log = os.path.join(case_dir, "serve.log")
     fleet_log = os.path.join(case_dir, "fleet.log")
     procs = []
     result = {"case": name, "machines": machines, "max_unavailable_worker": max_unavailable,
-              "load_start": loadavg()}
+              "load_start": loadavg(), **result_flags}
     try:
-        serve = subprocess.Popen([args.ironboot] + commands["serve"], stdin=subprocess.DEVNULL,
+        serve = subprocess.Popen([args.ironboot] + serve_args, stdin=subprocess.DEVNULL,
                                  stdout=open(serve_log, "w"), stderr=subprocess.STDOUT)
         procs.append(serve)
         deadline = time.time() + 60
@@ -320,6 +337,7 @@ def run_case(args, tmp, name, total_nodes, max_unavailable, net):
                                     stderr=open(os.path.join(case_dir, "perf.log"), "w"))
             procs.append(perf)
             time.sleep(1)
+        calls_before = api_calls(base)
         cpu0 = cpu_seconds(serve.pid)
         t0 = time.time()
         git(repo, "commit", "-qam", "talos " + TO_VERSION)
@@ -360,8 +378,16 @@ def run_case(args, tmp, name, total_nodes, max_unavailable, net):
             "completed_steps": (f.get("rollout") or {}).get("completed_steps"),
             "load_end": loadavg(), "samples": samples,
         })
-        # Let the controller write its last lines, then read the records.
+        # What this script's own GET /status polls cost serve (it answers with
+        # every machine): measured now, subtracted below as "net" CPU.
         time.sleep(0.5)
+        c0 = cpu_seconds(serve.pid)
+        for _ in range(40):
+            get_json(base + "/status")
+        result["status_cpu_ms"] = 1000 * (cpu_seconds(serve.pid) - c0) / 40
+        result["status_polls"] = len(samples)
+        result["net_cpu_s"] = max(0.0, cpu - len(samples) * result["status_cpu_ms"] / 1000)
+        result["net_cpu_pct"] = 100 * result["net_cpu_s"] / wall
         record = get_json("http://127.0.0.1:%d/fleet" % fleet_port)
         problems, max_cp_down = check_fleet(record, machines)
         result["max_cp_down_s"] = max_cp_down
@@ -376,19 +402,9 @@ def run_case(args, tmp, name, total_nodes, max_unavailable, net):
         result["overhead_median_s"] = statistics.median(values) if values else None
         result["overhead_max_s"] = max(values) if values else None
         result["overhead_max_pair"] = max(overheads)[1:] if overheads else None
-        # Polling: Talos API calls the controller made over the whole run.
-        try:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(base + "/metrics", timeout=5) as r:
-                metrics = r.read().decode()
-            calls = {}
-            for line in metrics.splitlines():
-                if line.startswith("ironboot_") and "call=" in line and not line.startswith("#"):
-                    m = re.match(r'(\S+)\{([^}]*)\} (\S+)', line)
-                    if m and m.group(1).endswith("_total"):
-                        calls["%s{%s}" % (m.group(1), m.group(2))] = float(m.group(3))
-            result["api_calls"] = calls
-        except Exception as e:  # informational only
-            result["api_calls"] = {"error": str(e)}
+        # Talos API calls the controller made during the rollout.
+        after = api_calls(base)
+        result["api_calls"] = {k: v - calls_before.get(k, 0) for k, v in after.items()}
         result["problems"] = problems
         print("bench: %s: converged in %.1f s; serve CPU %.2f s = %.1f%% of a core; VmHWM %.1f MiB; "
               "step overhead median %.3f s max %.3f s over %d steps (load %s)" %
@@ -422,6 +438,8 @@ def main():
     p.add_argument("--net", type=int, default=60,
                    help="even N: the demo case uses 127.0.N.0/23, the large one 127.0.N+2.0/23 (not the demo's 127.0.4.x)")
     p.add_argument("--perf", help="also run `perf record -g` on serve over the rollout, into this file")
+    p.add_argument("--talos-poll-interval", help="replace the demo's serve -talos-poll-interval (2s) with this, "
+                   "e.g. 10s (serve's default)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, repos)")
     p.add_argument("--json", help="also write the raw results here")
     args = p.parse_args()
@@ -456,14 +474,16 @@ def main():
     print("date %s UTC, machine: nproc=%d, CPU %s, binary %s" %
           (started.strftime("%Y-%m-%d %H:%M"), os.cpu_count(), cpu_model(), args.ironboot))
     print()
-    print("| case | machines | maxUnavailable.worker | boot | rollout wall | serve CPU | % of one core | idle CPU % "
-          "| VmHWM | step overhead median / max | load (start / end) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | machines | maxUnavailable.worker | talos poll | boot | rollout wall | serve CPU | % of one core "
+          "| net of /status polls | idle CPU % | VmHWM | step overhead median / max | load (start / end) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print("| %s | %d | %d | %.1f s | %.1f s | %.2f s | %.1f %% | %.1f %% | %.1f MiB | %.3f / %.3f s | %s / %s |" %
-              (r["case"], r["machines"], r["max_unavailable_worker"], r["boot_s"], r["wall_s"], r["cpu_s"],
-               r["cpu_pct"], r["idle_cpu_pct"], (r["hwm_kib"] or 0) / 1024, r["overhead_median_s"],
-               r["overhead_max_s"], r["load_start"], r["load_end"]))
+        print("| %s | %d | %d | %s | %.1f s | %.1f s | %.2f s | %.1f %% | %.1f %% | %.1f %% | %.1f MiB | %.3f / %.3f s "
+              "| %s / %s |" %
+              (r["case"], r["machines"], r["max_unavailable_worker"], r["talos_poll_interval"], r["boot_s"],
+               r["wall_s"], r["cpu_s"], r["cpu_pct"], r["net_cpu_pct"], r["idle_cpu_pct"],
+               (r["hwm_kib"] or 0) / 1024, r["overhead_median_s"], r["overhead_max_s"], r["load_start"],
+               r["load_end"]))
     print()
     for r in results:
         print("%s: slowest step->reboot %s -> %s; step done -> next Reboot of any machine median %.3f s max "
@@ -471,8 +491,10 @@ def main():
               (r["case"], r["overhead_max_pair"][0] if r["overhead_max_pair"] else "-",
                r["overhead_max_pair"][1] if r["overhead_max_pair"] else "-", r["any_next_median_s"] or -1,
                r["any_next_max_s"] or -1, r["max_cp_down_s"], r["max_threads"]))
+        print("  GET /status costs serve %.2f ms CPU; this script made %d of them during the rollout" %
+              (r["status_cpu_ms"], r["status_polls"]))
         for k, v in sorted(r.get("api_calls", {}).items()):
-            print("  %s %s" % (k, v))
+            print("  during the rollout: %s %d (%.1f/s)" % (k, v, v / r["wall_s"]))
     print()
     print("| goal | figure | verdict |")
     print("|---|---|---|")

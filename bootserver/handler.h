@@ -80,7 +80,7 @@ class BootHandler {
     // Called with every answered request (boot events for the observed
     // state: which MAC fetched its script, who fetched which asset). Must be
     // cheap and thread-safe; it runs on the serving thread.
-    std::function<void(const HttpRequest&, const Reply&)> observer;
+    std::function<void(const HttpRequest&, const Reply&)> observer = {};
     // /config answers only requests that arrived over TLS (HttpRequest::tls);
     // others get 403, counted as denied_tls.
     bool config_tls_only = false;

@@ -35,6 +35,9 @@ struct Profile {
   std::vector<std::string> args;
   std::string generic_id;  // template under generic/, served at /generic
   std::string source;
+  // ironboot (GitOps, strategy talos-upgrade): the machine is installed;
+  // its iPXE script is `exit`, so the firmware boots the local disk.
+  bool local_boot = false;
 
   bool operator==(const Profile&) const = default;
 };

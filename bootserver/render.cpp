@@ -15,6 +15,9 @@ const std::string_view kChainloadScript =
     "&arch=${buildarch:uristring}\n";
 
 std::string IpxeScript(const Profile& p) {
+  if (p.local_boot) {
+    return "#!ipxe\n# installed: boot from the local disk\nexit\n";
+  }
   std::string out = "#!ipxe\nkernel ";
   out += p.kernel;
   for (const auto& arg : p.args) {
@@ -32,6 +35,9 @@ std::string IpxeScript(const Profile& p) {
 }
 
 std::string GrubConfig(const Profile& p) {
+  if (p.local_boot) {
+    return "exit\n";
+  }
   std::string out = "default=0\nfallback=1\ntimeout=1\n";
   auto entry = [&](const char* title, const char* linux_cmd, const char* initrd_cmd) {
     out += "menuentry \"CoreOS (";

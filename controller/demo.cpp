@@ -48,7 +48,7 @@ Result<void> Write(const fs::path& file, const std::string& text) {
 // keeps only the Cluster document (releases are the demo's own) and no
 // baseConfigs (configs come from the generated secrets bundle).
 std::string RewriteForLoopback(std::string text, const DemoOptions& options) {
-  text = ReplaceAll(std::move(text), "10.0.4.", "127.0.4.");
+  text = ReplaceAll(std::move(text), "10.0.4.", options.machine_net + ".");
   text = ReplaceAll(std::move(text), "http://10.0.112.2:8080", "http://" + options.address);
   return text;
 }
@@ -213,8 +213,8 @@ Result<DemoPlan> PrepareDemo(const DemoOptions& options) {
   }
   plan.cluster_file = "cluster.yaml";
   for (auto [name, mac, address] :
-       {std::tuple{"worker1", "00:23:24:e7:29:51", "127.0.4.111/24"},
-        std::tuple{"worker2", "00:23:24:e7:29:52", "127.0.4.112/24"}}) {
+       {std::tuple{"worker1", "00:23:24:e7:29:51", options.machine_net + ".111/24"},
+        std::tuple{"worker2", "00:23:24:e7:29:52", options.machine_net + ".112/24"}}) {
     if (auto w = Write(plan.repo / "machines" / (std::string(name) + ".yaml"), Worker(name, mac, address)); !w) {
       return std::unexpected(w.error());
     }

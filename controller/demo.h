@@ -35,6 +35,9 @@ struct DemoOptions {
   std::string health_timeout = "2m";
   std::vector<std::string> faults;  // passed to `ironboot fleet --fault`
   std::string reboot_delay = "2s";
+  // The machines' /24 on loopback ("127.0.4": control planes .101-.103,
+  // workers .111-.112); demos and tests running at once need different ones.
+  std::string machine_net = "127.0.4";
 };
 
 // What PrepareDemo made: the repo and the two commands that run the demo.

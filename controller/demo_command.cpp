@@ -203,6 +203,7 @@ int DemoCommand(Args args) {
   flags.String("timeout", "10m", "with --exit-when-done: give up after this long");
   flags.String("fault", "", "a fleet fault, e.g. worker1=never-returns (see ironboot fleet --help)", {}, true);
   flags.String("health-timeout", "2m", "the demo cluster's spec.upgrade.healthTimeout");
+  flags.String("machine-net", "127.0.4", "the machines' loopback /24 (127.N.N): control planes .101-.103, workers .111-.112");
   flags.Bool("help", "show this help");
   flags.Bool("h", "show this help");
   if (auto parsed = flags.Parse(args); !parsed) {
@@ -238,6 +239,17 @@ int DemoCommand(Args args) {
   options.address = flags.Get("address");
   options.fleet_status_address = flags.Get("fleet-status-address");
   options.health_timeout = flags.Get("health-timeout");
+  options.machine_net = flags.Get("machine-net");
+  {
+    unsigned a = 0, b = 0, c = 0;
+    char tail = 0;
+    if (std::sscanf(options.machine_net.c_str(), "%u.%u.%u%c", &a, &b, &c, &tail) != 3 || a != 127 ||
+        b > 255 || c > 255) {
+      std::fprintf(stderr, "ironboot demo: --machine-net %s: want the first three octets of a loopback /24, e.g. 127.0.4\n",
+                   options.machine_net.c_str());
+      return 2;
+    }
+  }
   options.faults = flags.GetAll("fault");
   options.extra_versions = {"v1.12.0"};
   if (!upgrade_to.empty()) {

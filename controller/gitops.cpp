@@ -233,6 +233,32 @@ manifests::RepoCheck CheckRepoDir(const std::string& dir,
   return result;
 }
 
+void ApplyLocalBoot(manifests::BootPlan& plan, const std::set<std::string>& machines) {
+  std::set<std::string> macs;
+  for (auto& m : plan.machines) {
+    if (machines.contains(m.name)) {
+      macs.insert(m.macs.begin(), m.macs.end());
+      m.profile = kLocalBootProfile;
+    }
+  }
+  if (macs.empty()) {
+    return;
+  }
+  for (auto& g : plan.groups) {
+    auto mac = g.selector.find("mac");
+    if (mac != g.selector.end() && macs.contains(mac->second)) {
+      g.profile = kLocalBootProfile;
+    }
+  }
+  bootserver::Profile local;
+  local.id = kLocalBootProfile;
+  local.name = "installed machines boot from their disk (strategy talos-upgrade)";
+  local.local_boot = true;
+  auto at = std::lower_bound(plan.profiles.begin(), plan.profiles.end(), local,
+                             [](const auto& a, const auto& b) { return a.id < b.id; });
+  plan.profiles.insert(at, local);
+}
+
 GitOpsMetrics::GitOpsMetrics(prometheus::Registry& r)
     : fetches(BuildCounter()
                   .Name("ironboot_source_fetch_total")
@@ -342,6 +368,9 @@ void GitOpsController::Publish(reconcilers::PublishedPlan plan, bool save) {
     }
     served_ = published;
     published_at_ = Rfc3339(clock_->Now());
+  }
+  if (options_.on_publish) {
+    options_.on_publish(published);
   }
   if (save) {
     if (auto saved = SavePlan(*published, PlanFile(options_.state_dir)); !saved) {
@@ -478,6 +507,9 @@ void GitOpsController::Process(const Snapshot& snap) {
       snapshot->revision, rendered->configs_validated, rendered->validate_seconds * 1000,
       rendered->configs_unchanged);
   manifests::BootPlan* plan = &rendered->plan;
+  if (options_.local_boot) {
+    ApplyLocalBoot(*plan, options_.local_boot());
+  }
 
   // Assets: every release in use, verified before anything points at it.
   auto t2 = std::chrono::steady_clock::now();

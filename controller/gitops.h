@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -55,7 +56,18 @@ struct GitOpsOptions {
   // served, applied on top of the repo's desired versions at render time, so
   // a machine moves to a new release only when its rollout step comes.
   std::function<std::map<std::string, std::string>()> pins;
+  // Called after each publish with the plan now served (the observed state
+  // maps MACs and addresses to machines with it).
+  std::function<void(std::shared_ptr<const reconcilers::PublishedPlan>)> on_publish;
+  // When set (strategy talos-upgrade): machines installed on disk, whose iPXE
+  // requests are answered with `exit` (profile kLocalBootProfile).
+  std::function<std::set<std::string>()> local_boot;
 };
+
+inline constexpr char kLocalBootProfile[] = "ironboot-local-boot";
+
+// Points the groups of `machines` at a profile whose iPXE script is `exit`.
+void ApplyLocalBoot(manifests::BootPlan& plan, const std::set<std::string>& machines);
 
 // The repo path of the age-encrypted secrets bundle.
 inline constexpr char kEncryptedSecretsPath[] = "secrets.yaml.age";

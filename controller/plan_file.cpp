@@ -27,7 +27,7 @@ void from_json(const nlohmann::json& j, Group& g) {
 void to_json(nlohmann::json& j, const Profile& p) {
   j = {{"id", p.id},         {"name", p.name},   {"kernel", p.kernel},
        {"initrd", p.initrd}, {"args", p.args},   {"generic_id", p.generic_id},
-       {"source", p.source}};
+       {"source", p.source}, {"local_boot", p.local_boot}};
 }
 void from_json(const nlohmann::json& j, Profile& p) {
   j.at("id").get_to(p.id);
@@ -37,6 +37,7 @@ void from_json(const nlohmann::json& j, Profile& p) {
   j.at("args").get_to(p.args);
   j.at("generic_id").get_to(p.generic_id);
   j.at("source").get_to(p.source);
+  p.local_boot = j.value("local_boot", false);
 }
 }  // namespace ironboot::bootserver
 

@@ -358,6 +358,15 @@ int ServeCommand(Args args) {
     asset_cache = std::make_unique<reconcilers::AssetCache>(source_options.state_dir, registry, clock);
     GitOpsOptions gitops_options;
     if (talos_client) {
+      gitops_options.on_publish = [&observed, &upgrade](std::shared_ptr<const reconcilers::PublishedPlan> plan) {
+        observed.SetPlan(std::shared_ptr<const manifests::BootPlan>(plan, &plan->plan));
+        if (upgrade) {
+          upgrade->Wake();  // a step waiting for its release to be served goes on now
+        }
+      };
+      gitops_options.local_boot = [&upgrade] {
+        return upgrade ? upgrade->LocalBoot() : std::set<std::string>{};
+      };
       gitops_options.pins = [&upgrade] {
         return upgrade ? upgrade->Pins() : std::map<std::string, std::string>{};
       };

@@ -85,11 +85,21 @@ void UpgradeLoop::Start() {
     while (true) {
       PassOnce();
       std::unique_lock lock(mu_);
-      if (wake_.wait_for(lock, options_.interval, [&] { return stop_; })) {
+      wake_.wait_for(lock, options_.interval, [&] { return stop_ || woken_; });
+      if (stop_) {
         return;
       }
+      woken_ = false;
     }
   });
+}
+
+void UpgradeLoop::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  wake_.notify_all();
 }
 
 void UpgradeLoop::Stop() {
@@ -191,10 +201,6 @@ void UpgradeLoop::PassOnce() {
   if (!desired.state || !desired.state->cluster || !served) {
     return;  // a raw-Matchbox repo, or nothing accepted yet: no fleet to manage
   }
-  if (served != observed_plan_) {
-    observed_->SetPlan(std::shared_ptr<const manifests::BootPlan>(served, &served->plan));
-    observed_plan_ = served;
-  }
   const auto& cluster = *desired.state->cluster;
   reconcilers::RolloutInput input;
   input.policy = PolicyOf(cluster, options_);
@@ -222,14 +228,38 @@ void UpgradeLoop::PassOnce() {
   for (const auto& s : report.steps) {
     stepping_.insert(s.machine);
   }
-  if (pins_changed) {
-    gitops_->RequestRender("rollout: a machine's served release changed");
+  std::set<std::string> local_boot;
+  if (input.policy.strategy == "talos-upgrade") {
+    auto seen = observed_->Snapshot();
+    for (const auto& m : input.machines) {
+      auto o = seen.find(m.name);
+      if (o != seen.end() && (o->second.ApiUp() || o->second.up_since)) {
+        local_boot.insert(m.name);
+      }
+    }
+    std::lock_guard lock(mu_);
+    local_boot.insert(local_boot_.begin(), local_boot_.end());  // installed stays installed
+  }
+  bool local_boot_changed = false;
+  {
+    std::lock_guard lock(mu_);
+    local_boot_changed = local_boot != local_boot_;
+    local_boot_ = local_boot;
+  }
+  if (pins_changed || local_boot_changed) {
+    gitops_->RequestRender(pins_changed ? "rollout: a machine's served release changed"
+                                        : "talos-upgrade: installed machines boot from disk");
   }
   metrics_.Update(report, input.policy.gate_timeout);
   std::lock_guard lock(mu_);
   report_ = std::move(report);
   have_report_ = true;
   policy_text_ = input.policy.strategy;
+}
+
+std::set<std::string> UpgradeLoop::LocalBoot() const {
+  std::lock_guard lock(mu_);
+  return local_boot_;
 }
 
 json UpgradeLoop::Status() const {

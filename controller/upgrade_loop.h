@@ -4,7 +4,8 @@
 // boot server's observations, run the Sequencer, re-render when a machine's
 // pinned release changed, and export /status and the fleet metrics.
 // Machines being stepped, not ready or never seen are polled every pass;
-// healthy idle ones every `idle_poll_interval`.
+// healthy idle ones every `idle_poll_interval`. The caller feeds `observed`:
+// BootHandler::Options::observer -> OnRequest, GitOpsOptions::on_publish -> SetPlan.
 
 #include <chrono>
 #include <condition_variable>
@@ -47,9 +48,14 @@ class UpgradeLoop {
   Result<void> Load();
   // Pins for GitOpsOptions::pins. Thread-safe.
   std::map<std::string, std::string> Pins() const { return sequencer_.Pins(); }
+  // GitOpsOptions::local_boot: with strategy talos-upgrade, the machines seen
+  // running (installed on disk), answered `exit` so they boot from it. Thread-safe.
+  std::set<std::string> LocalBoot() const;
 
   void Start();
   void Stop();
+  // Runs the next pass now (a plan was published). Thread-safe.
+  void Wake();
   // One pass (tests and Start's thread).
   void PassOnce();
 
@@ -71,14 +77,15 @@ class UpgradeLoop {
   // Owned by the pass thread.
   std::map<std::string, reconcilers::TimePoint> last_poll_;
   std::set<std::string> stepping_;
-  std::shared_ptr<const reconcilers::PublishedPlan> observed_plan_;  // the plan ObservedState maps with
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false;                            // guarded by mu_
+  bool woken_ = false;                           // guarded by mu_
   reconcilers::RolloutReport report_;            // guarded by mu_
   bool have_report_ = false;                     // guarded by mu_
   std::string policy_text_;                      // guarded by mu_
+  std::set<std::string> local_boot_;             // guarded by mu_
   std::thread thread_;
 };
 

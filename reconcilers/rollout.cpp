@@ -157,6 +157,14 @@ std::map<std::string, std::string> Sequencer::Pins() const {
 }
 
 bool Sequencer::Persist() {
+  dirty_ = true;
+  return true;
+}
+
+bool Sequencer::Flush() {
+  if (!dirty_) {
+    return true;
+  }
   std::lock_guard lock(pins_mu_);
   auto saved = SaveRolloutState(state_, state_file_);
   if (!saved) {
@@ -164,6 +172,7 @@ bool Sequencer::Persist() {
                              saved.error().message);
     return false;
   }
+  dirty_ = false;
   return true;
 }
 
@@ -213,7 +222,8 @@ void Sequencer::Bootstrap(const RolloutInput& input, const ObservedMachines& obs
     // The decision is durable before the call, and final.
     state_.bootstrap.node = cps.front()->name;
     state_.bootstrap.decided_ms = now;
-    if (!Persist()) {
+    Persist();
+    if (!Flush()) {
       state_.bootstrap.node.clear();
       return;
     }
@@ -413,7 +423,8 @@ bool Sequencer::Advance(RolloutStep& step, const RolloutMachine& machine,
     }
     if (step.reboot_acked_ms == 0) {
       step.reboot_attempt_ms = now;
-      if (!Persist()) {
+      Persist();
+      if (!Flush()) {
         step.reboot_attempt_ms = 0;
         return false;
       }
@@ -733,6 +744,8 @@ RolloutReport Sequencer::Reconcile(const RolloutInput& input, const ObservedMach
       report.step_started = started;
     }
   }
+
+  Flush();
 
   // Per machine.
   pins = Pins();

@@ -112,7 +112,10 @@ class Sequencer {
                           bool* pins_changed);
 
  private:
+  // Persist marks the state changed; Flush writes it (before every action,
+  // and at the end of each pass), so a pass costs one write, not one per change.
   bool Persist();
+  bool Flush();
   void Bootstrap(const RolloutInput& input, const ObservedMachines& observed, RolloutReport& report);
   // Returns true when the step is finished (done or failed).
   bool Advance(RolloutStep& step, const RolloutMachine& machine, const RolloutInput& input,
@@ -132,6 +135,7 @@ class Sequencer {
   mutable std::mutex pins_mu_;
   RolloutState state_;  // pins guarded by pins_mu_ for Pins(); the rest is the pass thread's
   int64_t last_bootstrap_attempt_ms_ = 0;
+  bool dirty_ = false;
 };
 
 // The etcd cluster as the control planes report it.

@@ -321,7 +321,8 @@ TEST(StatusCommand, RealDemoFleet) {
   int port = testutil::FreePort();
   std::string url = "http://127.0.0.1:" + std::to_string(port);
   testutil::Process demo({IRONBOOT_BINARY, "demo", "--address", "127.0.0.1:" + std::to_string(port),
-                          "--dir", (tmp.path() / "demo").string()});
+                          "--dir", (tmp.path() / "demo").string(),
+                          "--machine-net", "127.0." + std::to_string(100 + port % 150)});
   ASSERT_TRUE(testutil::WaitFor([&] { return Contains(demo.Output(), "fleet up in"); },
                                 std::chrono::seconds(60)))
       << demo.Output();

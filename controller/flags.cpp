@@ -1,5 +1,7 @@
 #include "controller/flags.h"
 
+#include "common/duration.h"
+
 #include <cstdlib>
 
 #include <yaml-cpp/yaml.h>
@@ -185,31 +187,12 @@ std::string FlagSet::Usage(const std::string& synopsis) const {
 // "10s", "500ms", "2m", or plain seconds.
 Result<std::chrono::milliseconds> ParseFlagDuration(const std::string& command, const std::string& flag,
                                                    const std::string& text) {
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (...) {
-    used = 0;
+  auto d = ParseDuration(text);
+  if (!d) {
+    return Fail(ErrorCode::kInvalid, command + ": flag -" + flag + ": \"" + text +
+                                         "\" is not a duration (want e.g. 500ms, 10s, 2m)");
   }
-  std::string unit = text.substr(used);
-  double ms = -1;
-  if (used > 0 && value >= 0) {
-    if (unit == "ms") {
-      ms = value;
-    } else if (unit == "s" || unit.empty()) {
-      ms = value * 1000;
-    } else if (unit == "m") {
-      ms = value * 60000;
-    } else if (unit == "h") {
-      ms = value * 3600000;
-    }
-  }
-  if (ms < 0) {
-    return Fail(ErrorCode::kInvalid,
-                command + ": flag -" + flag + ": \"" + text + "\" is not a duration (want e.g. 500ms, 10s, 2m)");
-  }
-  return std::chrono::milliseconds(static_cast<long long>(ms));
+  return *d;
 }
 
 }  // namespace ironboot::controller

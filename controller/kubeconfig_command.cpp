@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "common/duration.h"
 #include "controller/commands.h"
 #include "controller/flags.h"
 #include "talos/api_client.h"
@@ -40,25 +41,6 @@ constexpr char kKubeconfigUsage[] =
     "\n"
     "Exit status: 0 written, 1 the call or the file failed, 2 usage.\n";
 
-// "5s", "500ms", "2m"; nullopt when malformed or not positive.
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  long long n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n <= 0) {
-    return std::nullopt;
-  }
-  std::string unit(end, text.data() + text.size());
-  if (unit == "ms") {
-    return std::chrono::milliseconds(n);
-  }
-  if (unit == "s") {
-    return std::chrono::seconds(n);
-  }
-  if (unit == "m") {
-    return std::chrono::minutes(n);
-  }
-  return std::nullopt;
-}
 
 // Writes `content` to a temp file created 0600 and renames it over `path`.
 bool WritePrivateFile(const std::string& path, const std::string& content) {
@@ -117,7 +99,7 @@ int KubeconfigCommand(Args args) {
     return 2;
   }
   auto deadline = ParseDuration(flags.Get("timeout"));
-  if (!deadline) {
+  if (!deadline || deadline->count() <= 0) {
     std::fprintf(stderr,
                  "ironboot kubeconfig: --timeout \"%s\" is not a duration (want e.g. 5s or "
                  "500ms)\n",

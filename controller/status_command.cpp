@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/duration.h"
 #include "controller/commands.h"
 #include "controller/flags.h"
 #include "controller/status_format.h"
@@ -39,25 +40,6 @@ constexpr char kStatusUsage[] =
 
 constexpr size_t kMaxBody = 16 * 1024 * 1024;
 
-// "5s", "500ms", "2m"; nullopt when malformed or not positive.
-std::optional<std::chrono::milliseconds> ParseTimeout(const std::string& text) {
-  long long n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n <= 0) {
-    return std::nullopt;
-  }
-  std::string unit(end, text.data() + text.size());
-  if (unit == "ms") {
-    return std::chrono::milliseconds(n);
-  }
-  if (unit == "s") {
-    return std::chrono::seconds(n);
-  }
-  if (unit == "m") {
-    return std::chrono::minutes(n);
-  }
-  return std::nullopt;
-}
 
 struct HttpAnswer {
   long status = 0;
@@ -148,8 +130,8 @@ int StatusCommand(Args args) {
                  flags.positional()[0].c_str(), kStatusUsage);
     return 2;
   }
-  auto timeout = ParseTimeout(flags.Get("timeout"));
-  if (!timeout) {
+  auto timeout = ParseDuration(flags.Get("timeout"));
+  if (!timeout || timeout->count() <= 0) {
     std::fprintf(stderr,
                  "ironboot status: --timeout \"%s\" is not a duration (want e.g. 5s or 500ms)\n",
                  flags.Get("timeout").c_str());

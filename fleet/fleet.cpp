@@ -1,5 +1,7 @@
 #include "fleet/fleet.h"
 
+#include "common/duration.h"
+
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 
@@ -47,27 +49,9 @@ bool ValidMac(const std::string& mac) {
   return true;
 }
 
-// "5s", "200ms", "1m"
+// "5s", "200ms", "1m" (common/duration.h).
 std::optional<std::chrono::milliseconds> ParseMillis(const std::string& text) {
-  size_t i = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    ++i;
-  }
-  if (i == 0 || i > 9) {
-    return std::nullopt;
-  }
-  long n = std::stol(text.substr(0, i));
-  std::string unit = text.substr(i);
-  if (unit == "ms") {
-    return std::chrono::milliseconds(n);
-  }
-  if (unit == "s") {
-    return std::chrono::seconds(n);
-  }
-  if (unit == "m") {
-    return std::chrono::minutes(n);
-  }
-  return std::nullopt;
+  return ParseDuration(text);
 }
 
 }  // namespace
@@ -134,7 +118,7 @@ Result<std::chrono::milliseconds> ParseFleetDuration(const std::string& text) {
   auto d = ParseMillis(text);
   if (!d) {
     return Fail(ErrorCode::kInvalid,
-                "duration \"" + text + "\": want a whole number with ms, s or m (e.g. 2s)");
+                "duration \"" + text + "\": want e.g. 500ms, 2s or 1m");
   }
   return *d;
 }

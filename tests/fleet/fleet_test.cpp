@@ -594,7 +594,9 @@ TEST(FleetParse, FaultsAndNodeSpecs) {
   EXPECT_NE(ParseNodeSpec("name=cp1,ip=1").error().message.find("unknown key \"ip\""),
             std::string::npos);
   EXPECT_EQ(ParseFleetDuration("2s").value(), std::chrono::seconds(2));
-  EXPECT_FALSE(ParseFleetDuration("2h"));
+  EXPECT_EQ(ParseFleetDuration("1h").value(), std::chrono::hours(1));
+  EXPECT_EQ(ParseFleetDuration("2x").error().message, "duration \"2x\": want e.g. 500ms, 2s or 1m");
+  EXPECT_FALSE(ParseFleetDuration("soon"));
 }
 
 }  // namespace

@@ -65,6 +65,12 @@ HttpMetrics::HttpMetrics(std::shared_ptr<prometheus::Registry> registry)
                           .Register(*registry_)) {
   reloads_.Add({{"result", "ok"}});
   reloads_.Add({{"result", "error"}});
+  // Every result exists from the start at 0, so the first refusal is an
+  // increase Prometheus can see (not a series appearing at 1).
+  for (const char* result : {"served", "denied_address", "denied_token", "unknown_mac",
+                             "rate_limited", "denied_tls", "bad_request"}) {
+    config_fetches_.Add({{"result", result}});
+  }
 }
 
 HttpMetrics::HandlerMetrics& HttpMetrics::ForHandler(std::string_view handler) {

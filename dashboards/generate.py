@@ -42,7 +42,7 @@ POLL_INTERVAL_SECONDS = 30
 #   quiet: input series under which the alert must not fire at `at`
 # ---------------------------------------------------------------------------------------
 
-REFUSED = "denied_address|denied_token|unknown_mac|rate_limited"
+REFUSED = "denied_address|denied_token|unknown_mac|rate_limited|denied_tls"
 
 
 def new_or_increased(metric, matchers, label):

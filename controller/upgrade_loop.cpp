@@ -127,8 +127,11 @@ void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
     const reconcilers::ObservedMachine* o = seen == before.end() ? nullptr : &seen->second;
     bool cp = m.role == manifests::Role::kControlPlane;
     bool idle = o != nullptr && o->Ready(cp) && !stepping_.contains(m.name);
+    // Idle machines every idle_poll_interval; the others every interval (a
+    // pass woken early by a publish does not poll them again).
     auto last = last_poll_.find(m.name);
-    if (idle && last != last_poll_.end() && now - last->second < options_.idle_poll_interval) {
+    auto every = idle ? options_.idle_poll_interval : options_.interval;
+    if (last != last_poll_.end() && now - last->second < every - std::chrono::milliseconds(50)) {
       continue;
     }
     std::string node = m.address;

@@ -127,6 +127,13 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
   if (!state) {
     return std::unexpected(state.error());
   }
+  return RenderLoadedRevision(std::move(*state), secrets, served, pins);
+}
+
+std::expected<RenderedRevision, manifests::Diagnostics> RenderLoadedRevision(
+    manifests::DesiredState loaded, const talos::SecretsBundle* secrets,
+    const manifests::BootPlan* served, const std::map<std::string, std::string>* pins) {
+  auto* state = &loaded;
   std::map<std::string, std::string> desired_versions;
   if (state->cluster) {
     for (auto& m : state->machines) {
@@ -187,7 +194,7 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
   out.plan = std::move(*plan);
   out.warnings = std::move(all);
   out.desired_versions = std::move(desired_versions);
-  out.state = std::make_shared<const manifests::DesiredState>(std::move(*state));
+  out.state = std::make_shared<const manifests::DesiredState>(std::move(loaded));
   return out;
 }
 
@@ -372,7 +379,15 @@ void GitOpsController::Publish(reconcilers::PublishedPlan plan, bool save) {
   if (options_.on_publish) {
     options_.on_publish(published);
   }
+  // A re-render of the saved revision (a rollout pin) is saved at most every
+  // 10 s: a restart re-renders with the pins from the rollout state anyway.
+  auto now = std::chrono::steady_clock::now();
+  if (save && published->revision == saved_revision_ && now - saved_at_ < std::chrono::seconds(10)) {
+    save = false;
+  }
   if (save) {
+    saved_revision_ = published->revision;
+    saved_at_ = now;
     if (auto saved = SavePlan(*published, PlanFile(options_.state_dir)); !saved) {
       log->error("published rev={} but could not save it as the last good plan: {}",
                  published->revision, saved.error().message);
@@ -486,8 +501,26 @@ void GitOpsController::Process(const Snapshot& snap) {
   if (options_.pins) {
     pins = options_.pins();
   }
-  auto rendered = RenderRevision(snapshot->files, load_options, secrets.get(),
-                                 served ? &served->plan : nullptr, options_.pins ? &pins : nullptr);
+  // A re-render of the same commit (pins changed) reuses its loaded state:
+  // parsing the repo is most of a render's cost.
+  std::expected<RenderedRevision, manifests::Diagnostics> rendered;
+  if (loaded_ && loaded_commit_ == snapshot->commit && loaded_with_secrets_ == (secrets != nullptr)) {
+    rendered = RenderLoadedRevision(*loaded_, secrets.get(), served ? &served->plan : nullptr,
+                                    options_.pins ? &pins : nullptr);
+  } else {
+    load_options.base_configs_from_secrets = secrets != nullptr;
+    auto state = manifests::Load(snapshot->files, load_options);
+    if (state) {
+      loaded_ = std::make_shared<const manifests::DesiredState>(*state);
+      loaded_commit_ = snapshot->commit;
+      loaded_with_secrets_ = secrets != nullptr;
+      rendered = RenderLoadedRevision(std::move(*state), secrets.get(),
+                                      served ? &served->plan : nullptr, options_.pins ? &pins : nullptr);
+    } else {
+      loaded_.reset();
+      rendered = std::unexpected(state.error());
+    }
+  }
   metrics_.durations.Add({{"reconciler", "render"}}, ReconcileBuckets())
       .Observe(Seconds(std::chrono::steady_clock::now() - t1));
   if (!rendered) {

@@ -108,6 +108,12 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
     const talos::SecretsBundle* secrets, const manifests::BootPlan* served = nullptr,
     const std::map<std::string, std::string>* pins = nullptr);
 
+// RenderRevision of an already loaded repo (the GitOps loop re-renders a
+// commit it loaded before when rollout pins change).
+std::expected<RenderedRevision, manifests::Diagnostics> RenderLoadedRevision(
+    manifests::DesiredState loaded, const talos::SecretsBundle* secrets,
+    const manifests::BootPlan* served, const std::map<std::string, std::string>* pins);
+
 // Validates the machine configs of `plan` (one per machine) as above.
 // `state` gives each machine's source file for the diagnostics.
 manifests::Diagnostics ValidateMachineConfigs(const manifests::DesiredState& state,
@@ -191,6 +197,11 @@ class GitOpsController {
   bool retry_assets_ = false;
   std::optional<Snapshot> last_snapshot_;  // the last fetched revision, for RequestRender
   bool force_process_ = false;             // render even if the commit is unchanged
+  std::shared_ptr<const manifests::DesiredState> loaded_;  // Load() of loaded_commit_, before pins
+  std::string loaded_commit_;
+  bool loaded_with_secrets_ = false;
+  std::string saved_revision_;  // of the last good plan file; Publish's caller thread only
+  std::chrono::steady_clock::time_point saved_at_{};
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

@@ -266,6 +266,8 @@ def run_case(args, tmp, name, total_nodes, max_unavailable, net):
     serve_args = list(commands["serve"])
     if args.talos_poll_interval:
         serve_args[serve_args.index("-talos-poll-interval") + 1] = args.talos_poll_interval
+    if args.upgrade_interval:
+        serve_args[serve_args.index("-upgrade-interval") + 1] = args.upgrade_interval
     result_flags = {"talos_poll_interval": serve_args[serve_args.index("-talos-poll-interval") + 1],
                     "upgrade_interval": serve_args[serve_args.index("-upgrade-interval") + 1]}
     base = "http://127.0.0.1:%d" % port
@@ -440,6 +442,8 @@ def main():
     p.add_argument("--perf", help="also run `perf record -g` on serve over the rollout, into this file")
     p.add_argument("--talos-poll-interval", help="replace the demo's serve -talos-poll-interval (2s) with this, "
                    "e.g. 10s (serve's default)")
+    p.add_argument("--upgrade-interval", help="replace the demo's serve -upgrade-interval (500ms) with this, "
+                   "e.g. 1s (serve's default)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, repos)")
     p.add_argument("--json", help="also write the raw results here")
     args = p.parse_args()

@@ -129,8 +129,13 @@ void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
     bool idle = o != nullptr && o->Ready(cp) && !stepping_.contains(m.name);
     // Idle machines every idle_poll_interval; the others every interval (a
     // pass woken early by a publish does not poll them again).
+    // A machine that did not answer (rebooting) is asked every other pass:
+    // each failed call re-dials.
     auto last = last_poll_.find(m.name);
     auto every = idle ? options_.idle_poll_interval : options_.interval;
+    if (o != nullptr && o->api && !o->api->up) {
+      every = std::max<std::chrono::milliseconds>(every, 2 * options_.interval);
+    }
     if (last != last_poll_.end() && now - last->second < every - std::chrono::milliseconds(50)) {
       continue;
     }

@@ -132,7 +132,8 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
 
 std::expected<RenderedRevision, manifests::Diagnostics> RenderLoadedRevision(
     manifests::DesiredState loaded, const talos::SecretsBundle* secrets,
-    const manifests::BootPlan* served, const std::map<std::string, std::string>* pins) {
+    const manifests::BootPlan* served, const std::map<std::string, std::string>* pins,
+    manifests::RenderMemo* memo) {
   auto* state = &loaded;
   std::map<std::string, std::string> desired_versions;
   if (state->cluster) {
@@ -173,9 +174,9 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderLoadedRevision(
   std::expected<manifests::BootPlan, manifests::Diagnostics> plan;
   if (secrets != nullptr) {
     manifests::SecretsBaseConfigs source(*state, *secrets);
-    plan = manifests::Render(*state, source);
+    plan = manifests::Render(*state, source, memo);
   } else {
-    plan = manifests::Render(*state);
+    plan = manifests::Render(*state, manifests::RepoBaseConfigs(*state), memo);
   }
   if (!plan) {
     manifests::Diagnostics all = state->warnings;
@@ -506,8 +507,9 @@ void GitOpsController::Process(const Snapshot& snap) {
   std::expected<RenderedRevision, manifests::Diagnostics> rendered;
   if (loaded_ && loaded_commit_ == snapshot->commit && loaded_with_secrets_ == (secrets != nullptr)) {
     rendered = RenderLoadedRevision(*loaded_, secrets.get(), served ? &served->plan : nullptr,
-                                    options_.pins ? &pins : nullptr);
+                                    options_.pins ? &pins : nullptr, &memo_);
   } else {
+    memo_.configs.clear();
     load_options.base_configs_from_secrets = secrets != nullptr;
     auto state = manifests::Load(snapshot->files, load_options);
     if (state) {
@@ -515,7 +517,8 @@ void GitOpsController::Process(const Snapshot& snap) {
       loaded_commit_ = snapshot->commit;
       loaded_with_secrets_ = secrets != nullptr;
       rendered = RenderLoadedRevision(std::move(*state), secrets.get(),
-                                      served ? &served->plan : nullptr, options_.pins ? &pins : nullptr);
+                                      served ? &served->plan : nullptr, options_.pins ? &pins : nullptr,
+                                      &memo_);
     } else {
       loaded_.reset();
       rendered = std::unexpected(state.error());

@@ -34,6 +34,7 @@
 #include "controller/source.h"
 #include "manifests/diagnostics.h"
 #include "manifests/loader.h"
+#include "manifests/render.h"
 #include "manifests/repo_check.h"
 #include "reconcilers/asset_cache.h"
 #include "reconcilers/boot_publish.h"
@@ -112,7 +113,8 @@ std::expected<RenderedRevision, manifests::Diagnostics> RenderRevision(
 // commit it loaded before when rollout pins change).
 std::expected<RenderedRevision, manifests::Diagnostics> RenderLoadedRevision(
     manifests::DesiredState loaded, const talos::SecretsBundle* secrets,
-    const manifests::BootPlan* served, const std::map<std::string, std::string>* pins);
+    const manifests::BootPlan* served, const std::map<std::string, std::string>* pins,
+    manifests::RenderMemo* memo = nullptr);
 
 // Validates the machine configs of `plan` (one per machine) as above.
 // `state` gives each machine's source file for the diagnostics.
@@ -200,6 +202,7 @@ class GitOpsController {
   std::shared_ptr<const manifests::DesiredState> loaded_;  // Load() of loaded_commit_, before pins
   std::string loaded_commit_;
   bool loaded_with_secrets_ = false;
+  manifests::RenderMemo memo_;  // machine configs of loaded_commit_ (rollout re-renders)
   std::string saved_revision_;  // of the last good plan file; Publish's caller thread only
   std::chrono::steady_clock::time_point saved_at_{};
 

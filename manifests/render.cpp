@@ -242,6 +242,11 @@ std::expected<BootPlan, Diagnostics> Render(const DesiredState& state) {
 
 std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
                                             const BaseConfigSource& base_configs) {
+  return Render(state, base_configs, nullptr);
+}
+
+std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
+                                            const BaseConfigSource& base_configs, RenderMemo* memo) {
   Diagnostics diags;
   BootPlan plan;
   std::set<std::pair<std::string, std::string>> releases_in_use;
@@ -311,9 +316,21 @@ std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
       }
 
       const RoleConfig* rc = role_config(m.role);
+      std::string memo_key;
+      const std::string* memoized = nullptr;
+      if (memo != nullptr) {
+        memo_key = m.name + '\n' + RoleName(m.role) + '\n' + release->version.text + '\n' + m.arch;
+        auto it = memo->configs.find(memo_key);
+        memoized = it == memo->configs.end() ? nullptr : &it->second;
+      }
       if (rc) {
-        auto config =
-            MachineConfig(*rc, m, MachineValuesPatch(cluster, m, *release, *rc), patch_cache);
+        Result<std::string> config =
+            memoized != nullptr
+                ? Result<std::string>(*memoized)
+                : MachineConfig(*rc, m, MachineValuesPatch(cluster, m, *release, *rc), patch_cache);
+        if (config && memo != nullptr && memoized == nullptr) {
+          memo->configs[memo_key] = *config;
+        }
         if (!config) {
           diags.Error(m.source.At("spec.patches"), "spec.patches",
                       "machine " + Quote(m.name) + ": " + config.error().message);

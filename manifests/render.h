@@ -4,6 +4,8 @@
 // output (no clock, no environment, no hash-order iteration).
 
 #include <expected>
+#include <map>
+#include <string>
 
 #include "manifests/base_configs.h"
 #include "manifests/boot_plan.h"
@@ -23,6 +25,16 @@ inline constexpr size_t kMaxKernelCommandLine = 4096;
 // document field they come from.
 std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
                                             const BaseConfigSource& base_configs);
+
+// Machine configs already rendered, by machine, role and release. Valid only
+// for one DesiredState and base-config source (the caller clears it when
+// either changes): a rollout re-renders one commit with different releases
+// pinned, and only the machines whose release moved need a new config.
+struct RenderMemo {
+  std::map<std::string, std::string> configs;
+};
+std::expected<BootPlan, Diagnostics> Render(const DesiredState& state,
+                                            const BaseConfigSource& base_configs, RenderMemo* memo);
 // Same, with the base configs from the repo.
 std::expected<BootPlan, Diagnostics> Render(const DesiredState& state);
 

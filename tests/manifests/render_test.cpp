@@ -334,3 +334,42 @@ TEST(RenderTest, MatchboxExportUsesGenericTemplates) {
 
 }  // namespace
 }  // namespace ironboot::manifests
+
+namespace ironboot::manifests {
+namespace {
+
+// With a RenderMemo, a re-render gives the same plan byte for byte, and a
+// machine moved to another release gets a new config (the memo never hands
+// back a config rendered for a different release).
+TEST(RenderMemoTest, SamePlanAndNewConfigWhenTheReleaseMoves) {
+  auto files = ReadRepoDir(std::string(IRONBOOT_SOURCE_DIR) + "/examples/homelab");
+  ASSERT_TRUE(files.has_value());
+  auto state = Load(*files, {});
+  ASSERT_TRUE(state.has_value());
+  RepoBaseConfigs base(*state);
+  RenderMemo memo;
+  auto first = Render(*state, base, &memo);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(memo.configs.size(), state->machines.size());
+  auto again = Render(*state, base, &memo);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*first, *again);
+  EXPECT_EQ(*first, *Render(*state, base));
+
+  // Pin controlplane1 to a release declared only for this test.
+  TalosRelease next = state->releases.front();
+  next.version = *ParseTalosVersion("v1.11.6");
+  next.installer_image = "ghcr.io/siderolabs/installer:v1.11.6";
+  state->releases.push_back(next);
+  state->machines.front().talos_version = next.version;
+  auto moved = Render(*state, base, &memo);
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(*moved, *Render(*state, base));
+  EXPECT_EQ(memo.configs.size(), state->machines.size() + 1);
+  const std::string& mac = state->machines.front().macs.front();
+  EXPECT_NE(moved->machine_configs.at(mac), first->machine_configs.at(mac));
+  EXPECT_NE(moved->machine_configs.at(mac).find("installer:v1.11.6"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ironboot::manifests

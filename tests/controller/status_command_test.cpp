@@ -322,7 +322,7 @@ TEST(StatusCommand, RealDemoFleet) {
   std::string url = "http://127.0.0.1:" + std::to_string(port);
   testutil::Process demo({IRONBOOT_BINARY, "demo", "--address", "127.0.0.1:" + std::to_string(port),
                           "--dir", (tmp.path() / "demo").string(),
-                          "--machine-net", "127.0." + std::to_string(100 + port % 150)});
+                          "--machine-net", testutil::UniqueLoopbackNet()});
   ASSERT_TRUE(testutil::WaitFor([&] { return Contains(demo.Output(), "fleet up in"); },
                                 std::chrono::seconds(60)))
       << demo.Output();

@@ -37,7 +37,7 @@ class RolloutE2E : public ::testing::Test {
                                      "--address", "127.0.0.1:" + std::to_string(port_),
                                      "--fleet-status-address", "127.0.0.1:" + std::to_string(fleet_port_),
                                      // Its own /24: tests may run at once.
-                                     "--machine-net", "127.0." + std::to_string(100 + port_ % 150)};
+                                     "--machine-net", testutil::UniqueLoopbackNet()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto r = testutil::Run(argv);
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -319,7 +319,7 @@ TEST(DemoCommand, UpgradeToExitsZeroOnceConverged) {
   int port = testutil::FreePort();
   auto r = testutil::Run({IRONBOOT_BINARY, "demo", "--upgrade-to", kNew, "--exit-when-done", "--dir",
                           dir.path().string(), "--address", "127.0.0.1:" + std::to_string(port),
-                          "--machine-net", "127.0." + std::to_string(100 + port % 150), "--timeout", "4m"});
+                          "--machine-net", testutil::UniqueLoopbackNet(), "--timeout", "4m"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("fleet up in"));
   EXPECT_THAT(r.output, HasSubstr("controlplane1 v1.11.3 -> v1.12.0"));

@@ -1,5 +1,7 @@
 #include "tests/testutil/testutil.h"
 
+#include <arpa/inet.h>
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -208,6 +210,29 @@ int FreePort(bool udp) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+std::string UniqueLoopbackNet() {
+  static std::mt19937 rng(std::random_device{}());
+  int a = 20 + static_cast<int>(getpid() % 200);  // not 0: other tests use 127.0.x
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int b = static_cast<int>(rng() % 250) + 1;
+    std::string net = "127." + std::to_string(a) + "." + std::to_string(b);
+    bool free = true;
+    for (int host = 101; host <= 112 && free; ++host) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(50000);
+      inet_pton(AF_INET, (net + "." + std::to_string(host)).c_str(), &addr.sin_addr);
+      free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      close(fd);
+    }
+    if (free) {
+      return net;
+    }
+  }
+  return "127." + std::to_string(a) + "." + std::to_string(rng() % 250 + 1);
 }
 
 HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,

@@ -79,6 +79,11 @@ bool Accepts(int port);
 // Returns a free TCP (or UDP) port on 127.0.0.1, for tools that cannot take port 0.
 int FreePort(bool udp = false);
 
+// A loopback /24 ("127.A.B") for a simulated fleet of this test process:
+// A from the process id, B random, and TCP port 50000 free on .101-.112.
+// Tests that run at once (ctest --parallel) then never share node addresses.
+std::string UniqueLoopbackNet();
+
 struct HttpResponse {
   int status = 0;
   std::map<std::string, std::string> headers;  // lowercase names

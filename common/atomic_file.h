@@ -1,7 +1,9 @@
 #pragma once
 // common/: durable file replacement for state that must survive kill -9 and
-// power loss: write a temp file, fsync it, rename it over the target, fsync
-// the directory. Readers see the old bytes or the new ones, never a mix.
+// power loss, and for files holding secrets: write a temp file (created with
+// `mode`), fsync it, rename it over the target, fsync the directory. Readers
+// see the old bytes or the new ones, never a mix; a failed write leaves no
+// temp file behind.
 
 #include <filesystem>
 #include <string_view>
@@ -10,8 +12,13 @@
 
 namespace ironboot {
 
-// Creates the parent directories. `mode` applies to a newly created file.
+struct AtomicWriteOptions {
+  int mode = 0600;             // of a newly created file
+  bool create_parents = true;  // false: a missing directory is an error
+};
+
+// Errors read "cannot write <file>: <reason>".
 Result<void> WriteFileAtomically(const std::filesystem::path& file, std::string_view bytes,
-                                 int mode = 0600);
+                                 AtomicWriteOptions options = {});
 
 }  // namespace ironboot

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
 
 namespace ironboot {
 
@@ -34,5 +35,8 @@ class FakeClock final : public Clock {
   mutable std::mutex mu_;
   std::chrono::nanoseconds offset_{0};  // guarded by mu_
 };
+
+// UTC RFC 3339: "2026-11-27T14:05:09Z", or with `millis` "2026-11-27T14:05:09.123Z".
+std::string FormatRfc3339(std::chrono::system_clock::time_point t, bool millis = false);
 
 }  // namespace ironboot

@@ -268,7 +268,7 @@ int DemoCommand(Args args) {
                      {"machines", plan->machines},
                      {"serve", plan->serve_args},
                      {"fleet", plan->fleet_args}};
-    if (auto w = WriteFileAtomically(dir / "commands.json", commands.dump(2) + "\n", 0644); !w) {
+    if (auto w = WriteFileAtomically(dir / "commands.json", commands.dump(2) + "\n", {.mode = 0644}); !w) {
       std::fprintf(stderr, "ironboot demo: %s\n", w.error().message.c_str());
       return 1;
     }

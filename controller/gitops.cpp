@@ -22,15 +22,6 @@ using prometheus::BuildHistogram;
 
 namespace {
 
-std::string Rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
@@ -375,7 +366,7 @@ void GitOpsController::Publish(reconcilers::PublishedPlan plan, bool save) {
       previous = served_->revision;
     }
     served_ = published;
-    published_at_ = Rfc3339(clock_->Now());
+    published_at_ = FormatRfc3339(clock_->Now());
   }
   if (options_.on_publish) {
     options_.on_publish(published);
@@ -418,7 +409,7 @@ void GitOpsController::Reject(const std::string& revision, const manifests::Diag
              ServedRevision().empty() ? "(none)" : ServedRevision());
   std::lock_guard lock(mu_);
   status_rejected_ = {{"revision", revision},
-                      {"time", Rfc3339(clock_->Now())},
+                      {"time", FormatRfc3339(clock_->Now())},
                       {"errors", errors},
                       {"warnings", warnings}};
 }
@@ -430,7 +421,7 @@ Result<void> GitOpsController::ReconcileOnce() {
   auto snapshot = source_->Fetch();
   metrics_.durations.Add({{"reconciler", "source"}}, ReconcileBuckets())
       .Observe(Seconds(std::chrono::steady_clock::now() - t0));
-  std::string now = Rfc3339(clock_->Now());
+  std::string now = FormatRfc3339(clock_->Now());
   if (!snapshot) {
     metrics_.fetches.Add({{"result", "error"}}).Increment();
     metrics_.reconciles.Add({{"reconciler", "source"}, {"result", "error"}}).Increment();

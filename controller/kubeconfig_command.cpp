@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "common/atomic_file.h"
 #include "common/log.h"
 #include "common/duration.h"
 #include "controller/commands.h"
@@ -41,25 +42,6 @@ constexpr char kKubeconfigUsage[] =
     "\n"
     "Exit status: 0 written, 1 the call or the file failed, 2 usage.\n";
 
-
-// Writes `content` to a temp file created 0600 and renames it over `path`.
-bool WritePrivateFile(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return false;
-  }
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ok = ::close(fd) == 0 && ok;
-  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
-  if (!ok) {
-    int saved = errno;
-    ::unlink(tmp.c_str());
-    errno = saved;
-  }
-  return ok;
-}
 
 }  // namespace
 
@@ -129,9 +111,8 @@ int KubeconfigCommand(Args args) {
     std::fwrite(kubeconfig->data(), 1, kubeconfig->size(), stdout);
     return 0;
   }
-  if (!WritePrivateFile(*out, *kubeconfig)) {
-    std::fprintf(stderr, "ironboot kubeconfig: cannot write %s: %s\n", out->c_str(),
-                 std::strerror(errno));
+  if (auto w = WriteFileAtomically(*out, *kubeconfig, {.create_parents = false}); !w) {
+    std::fprintf(stderr, "ironboot kubeconfig: %s\n", w.error().message.c_str());
     return 1;
   }
   Logger("kubeconfig")

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "controller/commands.h"
 #include "talos/config_patch.h"
 
@@ -44,40 +45,6 @@ Result<std::string> ReadWholeFile(const std::string& path, const std::string& wh
     return Fail(ErrorCode::kInternal, "cannot read " + what + " " + path);
   }
   return ss.str();
-}
-
-// Writes `content` to `path` through a temporary file and rename, mode 0600
-// (a machine config holds the cluster's secrets).
-Result<void> WriteFileAtomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Fail(ErrorCode::kInternal, "cannot write " + path + ": " + std::strerror(errno));
-  }
-  size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Fail(ErrorCode::kInternal, "cannot write " + path + ": " + std::strerror(err));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return Fail(ErrorCode::kInternal, "cannot write " + path + ": " + std::strerror(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Fail(ErrorCode::kInternal, "cannot write " + path + ": " + std::strerror(err));
-  }
-  return {};
 }
 
 // Turns one --patch argument into a Patch: "@file" is a file; like talosctl,
@@ -183,7 +150,8 @@ int Patch(Args args) {
     std::fwrite(patched->data(), 1, patched->size(), stdout);
     return std::fflush(stdout) == 0 ? 0 : 1;
   }
-  if (auto r = WriteFileAtomically(output, *patched); !r) {
+  // Mode 0600: a machine config holds the cluster's secrets.
+  if (auto r = WriteFileAtomically(output, *patched, {.create_parents = false}); !r) {
     std::fprintf(stderr, "ironboot machineconfig patch: %s\n", r.error().message.c_str());
     return 1;
   }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "controller/commands.h"
@@ -32,35 +33,6 @@ constexpr const char* kSecretsUsage =
     "  -o, --out FILE       where to write the bundle (refused if it exists)\n"
     "  --force              overwrite FILE\n"
     "  --log-level LEVEL    debug, info (default), warn, error\n";
-
-// Writes `content` to `path` with mode 0600 through a temporary file and rename.
-Result<void> WritePrivateFile(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Fail(ErrorCode::kInternal, "cannot write " + path + ": " + std::strerror(errno));
-  }
-  size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Fail(ErrorCode::kInternal, "cannot write " + path + ": " + std::strerror(err));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Fail(ErrorCode::kInternal, "cannot write " + path + ": " + std::strerror(err));
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -132,7 +104,8 @@ int SecretsCommand(Args args) {
     std::fprintf(stderr, "ironboot secrets gen: %s\n", bundle.error().message.c_str());
     return 1;
   }
-  if (auto w = WritePrivateFile(out, talos::SaveSecretsBundle(*bundle)); !w) {
+  if (auto w = WriteFileAtomically(out, talos::SaveSecretsBundle(*bundle), {.create_parents = false});
+      !w) {
     std::fprintf(stderr, "ironboot secrets gen: %s\n", w.error().message.c_str());
     return 1;
   }

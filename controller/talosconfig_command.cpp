@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "controller/commands.h"
@@ -46,22 +47,6 @@ std::vector<std::string> SplitComma(const std::string& s) {
     start = comma + 1;
   }
   return out;
-}
-
-bool WriteMode0600(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return false;
-  }
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ok = ::close(fd) == 0 && ok;
-  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
-  if (!ok) {
-    ::unlink(tmp.c_str());
-  }
-  return ok;
 }
 
 }  // namespace
@@ -134,9 +119,8 @@ int TalosconfigCommand(Args args) {
     std::fputs(config->c_str(), stdout);
     return 0;
   }
-  if (!WriteMode0600(out, *config)) {
-    std::fprintf(stderr, "ironboot talosconfig: cannot write %s: %s\n", out.c_str(),
-                 std::strerror(errno));
+  if (auto w = WriteFileAtomically(out, *config, {.create_parents = false}); !w) {
+    std::fprintf(stderr, "ironboot talosconfig: %s\n", w.error().message.c_str());
     return 1;
   }
   log->info("wrote talosconfig out={} context={} endpoints={}", out, options.context,

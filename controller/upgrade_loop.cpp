@@ -14,17 +14,8 @@ using reconcilers::TimePoint;
 namespace {
 
 
-std::string Rfc3339(TimePoint t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string Rfc3339Ms(int64_t ms) {
-  return ms == 0 ? "" : Rfc3339(TimePoint{std::chrono::milliseconds(ms)});
+  return ms == 0 ? "" : FormatRfc3339(TimePoint{std::chrono::milliseconds(ms)});
 }
 
 reconcilers::RolloutPolicy PolicyOf(const manifests::Cluster& cluster,
@@ -285,7 +276,7 @@ json UpgradeLoop::Status() const {
               {"observed", m.observed_version},
               {"phase", m.phase},
               {"ready", m.ready},
-              {"last_boot", m.last_boot ? Rfc3339(*m.last_boot) : ""}};
+              {"last_boot", m.last_boot ? FormatRfc3339(*m.last_boot) : ""}};
     if (!m.failed_reason.empty()) {
       j["failed_reason"] = m.failed_reason;
     }

@@ -1,5 +1,6 @@
 #include "fleet/fleet.h"
 
+#include "common/clock.h"
 #include "common/duration.h"
 
 #include <arpa/inet.h>
@@ -24,18 +25,6 @@
 
 namespace ironboot::fleet {
 namespace {
-
-std::string Rfc3339(TimePoint t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 bool ValidMac(const std::string& mac) {
   if (mac.size() != 17) {
@@ -194,8 +183,8 @@ nlohmann::json ToJson(const FleetRecord& record) {
   for (const auto& n : record.nodes) {
     json downs = json::array();
     for (const auto& d : n.down_intervals) {
-      downs.push_back({{"down_at", Rfc3339(d.down_at)},
-                       {"up_at", d.up_at ? json(Rfc3339(*d.up_at)) : json(nullptr)},
+      downs.push_back({{"down_at", FormatRfc3339(d.down_at, true)},
+                       {"up_at", d.up_at ? json(FormatRfc3339(*d.up_at, true)) : json(nullptr)},
                        {"reason", d.reason}});
     }
     nodes.push_back({
@@ -209,7 +198,7 @@ nlohmann::json ToJson(const FleetRecord& record) {
         {"installed_version", n.installed_version},
         {"boot_count", n.boot_count},
         {"boot_attempts", n.boot_attempts},
-        {"first_up_at", n.first_up_at ? json(Rfc3339(*n.first_up_at)) : json(nullptr)},
+        {"first_up_at", n.first_up_at ? json(FormatRfc3339(*n.first_up_at, true)) : json(nullptr)},
         {"down_intervals", downs},
         {"reboot_calls", n.reboot_calls},
         {"upgrade_calls", n.upgrade_calls},
@@ -420,7 +409,7 @@ class NodeApi final : public machine::MachineService::Service {
                           "bootstrap is not available on worker nodes");
     }
     if (fleet_->etcd_.bootstrapped()) {
-      std::string line = Rfc3339(fleet_->options_.clock->Now()) + " " + rec.spec.name +
+      std::string line = FormatRfc3339(fleet_->options_.clock->Now(), true) + " " + rec.spec.name +
                          ": Bootstrap while etcd is already bootstrapped by " +
                          fleet_->etcd_.bootstrapped_by() + " (refused)";
       fleet_->split_brain_.push_back(line);

@@ -18,3 +18,16 @@ TEST(FakeClockTest, MovesOnlyWhenAdvanced) {
 
 }  // namespace
 }  // namespace ironboot
+
+namespace ironboot {
+namespace {
+
+// RFC 3339 in UTC, to the second or to the millisecond.
+TEST(FormatRfc3339, SecondsAndMillis) {
+  std::chrono::system_clock::time_point t{std::chrono::milliseconds(1795794384123)};
+  EXPECT_EQ(FormatRfc3339(t), "2026-11-27T15:46:24Z");
+  EXPECT_EQ(FormatRfc3339(t, true), "2026-11-27T15:46:24.123Z");
+}
+
+}  // namespace
+}  // namespace ironboot

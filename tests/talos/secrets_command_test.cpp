@@ -100,5 +100,22 @@ TEST(SecretsCommand, UsageErrors) {
   EXPECT_NE(no_endpoints.output.find("no endpoints"), std::string::npos) << no_endpoints.output;
 }
 
+// An --out in a directory that does not exist is refused (not created), the
+// error naming the file; nothing is left behind.
+TEST(SecretsCommand, UnwritableOutNamesTheFile) {
+  testutil::TempDir dir;
+  std::string out = (dir.path() / "missing" / "secrets.yaml").string();
+  auto gen = testutil::Run({IRONBOOT_BINARY, "secrets", "gen", "--out", out});
+  EXPECT_EQ(gen.exit_code, 1);
+  EXPECT_NE(gen.output.find("cannot write " + out + ": No such file or directory"), std::string::npos)
+      << gen.output;
+  std::string shared = std::string(IRONBOOT_SHARED_DIR) + "/talos/testdata/generate/secrets/testdata/secrets.yaml";
+  auto tc = testutil::Run({IRONBOOT_BINARY, "talosconfig", "--secrets", shared, "--endpoints", "a",
+                           "--out", out});
+  EXPECT_EQ(tc.exit_code, 1);
+  EXPECT_NE(tc.output.find("ironboot talosconfig: cannot write " + out), std::string::npos) << tc.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "missing"));
+}
+
 }  // namespace
 }  // namespace ironboot::talos

@@ -80,6 +80,36 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid):
+    """{tid: (thread name, seconds on a CPU)} of a process's live threads, from
+    schedstat (nanoseconds; the tick-sampled utime/stime of single threads are
+    too coarse for threads that run in short bursts)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                out[tid] = (name, int(f.read().split()[0]) / 1e9)
+        except OSError:
+            continue
+    return out
+
+
+def cpu_by_thread(before, after, total):
+    """Serve's CPU over an interval by thread name; threads that came and went
+    (gone from /proc by the end) are the rest of the process's total."""
+    by_name = {}
+    for tid, (name, secs) in after.items():
+        by_name[name] = by_name.get(name, 0.0) + secs - before.get(tid, (name, 0.0))[1]
+    by_name["(threads gone by the end)"] = max(0.0, total - sum(by_name.values()))
+    return {k: v for k, v in by_name.items() if v > 0.005}
+
+
 def vm_status(pid, key):
     """VmHWM / VmRSS of a process in KiB, or None."""
     try:
@@ -334,13 +364,15 @@ def run_case(args, tmp, name, total_nodes, max_unavailable, net):
             fh.write(text.replace("talosVersion: " + FROM_VERSION, "talosVersion: " + TO_VERSION, 1))
         perf = None
         if args.perf:
-            perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", args.perf, "-p", str(serve.pid)],
+            callgraph = ["--call-graph", "dwarf,32768", "-F", "199"] if args.perf_dwarf else ["-F", "499", "-g"]
+            perf = subprocess.Popen(["perf", "record", *callgraph, "-o", args.perf, "-p", str(serve.pid)],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=open(os.path.join(case_dir, "perf.log"), "w"))
             procs.append(perf)
             time.sleep(1)
         calls_before = api_calls(base)
         cpu0 = cpu_seconds(serve.pid)
+        threads0 = thread_cpu(serve.pid)
         t0 = time.time()
         git(repo, "commit", "-qam", "talos " + TO_VERSION)
         max_rss = 0
@@ -371,6 +403,7 @@ def run_case(args, tmp, name, total_nodes, max_unavailable, net):
             time.sleep(args.sample_interval)
         wall = time.time() - t0
         cpu = cpu_seconds(serve.pid) - cpu0
+        result["cpu_by_thread"] = cpu_by_thread(threads0, thread_cpu(serve.pid), cpu)
         if perf is not None:
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)
@@ -440,6 +473,9 @@ def main():
     p.add_argument("--net", type=int, default=60,
                    help="even N: the demo case uses 127.0.N.0/23, the large one 127.0.N+2.0/23 (not the demo's 127.0.4.x)")
     p.add_argument("--perf", help="also run `perf record -g` on serve over the rollout, into this file")
+    p.add_argument("--perf-dwarf", action="store_true",
+                   help="with --perf: unwind with DWARF at 199 Hz (whole stacks through libraries built "
+                        "without frame pointers; larger files)")
     p.add_argument("--talos-poll-interval", help="replace the demo's serve -talos-poll-interval (2s) with this, "
                    "e.g. 10s (serve's default)")
     p.add_argument("--upgrade-interval", help="replace the demo's serve -upgrade-interval (500ms) with this, "
@@ -497,6 +533,8 @@ def main():
                r["any_next_max_s"] or -1, r["max_cp_down_s"], r["max_threads"]))
         print("  GET /status costs serve %.2f ms CPU; this script made %d of them during the rollout" %
               (r["status_cpu_ms"], r["status_polls"]))
+        print("  serve CPU by thread: " + ", ".join(
+            "%s %.2f s" % (k, v) for k, v in sorted(r["cpu_by_thread"].items(), key=lambda kv: -kv[1])))
         for k, v in sorted(r.get("api_calls", {}).items()):
             print("  during the rollout: %s %d (%.1f/s)" % (k, v, v / r["wall_s"]))
     print()

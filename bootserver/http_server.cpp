@@ -20,6 +20,7 @@
 
 #include "bootserver/tls_context.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace ironboot::bootserver {
 
@@ -532,7 +533,10 @@ Result<uint16_t> HttpServer::Impl::Start() {
   uint16_t port = acceptor_.local_endpoint().port();
   Accept();
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
-    threads_.emplace_back([this] { ioc_.run(); });
+    threads_.emplace_back([this] {
+      SetThreadName("http");
+      ioc_.run();
+    });
   }
   return port;
 }

@@ -12,6 +12,7 @@
 #include "manifests/repo_dir.h"
 #include "manifests/secrets_base_configs.h"
 #include "talos/config_validate.h"
+#include "common/thread_name.h"
 
 namespace ironboot::controller {
 namespace fs = std::filesystem;
@@ -611,7 +612,10 @@ void GitOpsController::Start() {
     std::lock_guard lock(mu_);
     stop_ = false;
   }
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("gitops");
+    Run();
+  });
 }
 
 void GitOpsController::Stop() {

@@ -1,10 +1,11 @@
 #include "controller/upgrade_loop.h"
 
 #include <ctime>
-#include <future>
+#include <functional>
 
 #include "common/log.h"
 #include "reconcilers/maintenance_window.h"
+#include "common/thread_name.h"
 
 namespace ironboot::controller {
 
@@ -73,6 +74,7 @@ void UpgradeLoop::Start() {
     stop_ = false;
   }
   thread_ = std::thread([this] {
+    SetThreadName("upgrade");
     while (true) {
       PassOnce();
       std::unique_lock lock(mu_);
@@ -144,53 +146,57 @@ void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
     }
     jobs.push_back({m.name, node, cp});
   }
-  // One thread per machine polled; calls have deadlines, so a dead node
-  // costs one deadline, not one per machine.
-  std::vector<std::future<reconcilers::ApiObservation>> results;
-  results.reserve(jobs.size());
-  for (const auto& job : jobs) {
-    results.push_back(std::async(std::launch::async, [this, job] {
-      reconcilers::ApiObservation obs;
-      auto version = client_->Version(job.node);
-      metrics_.CountApiCall("Version", version.has_value());
-      obs.at = clock_->Now();
-      if (!version) {
-        obs.error = version.error().message;
-        return obs;
-      }
-      obs.up = true;
-      obs.version = version->tag;
-      auto services = client_->Services(job.node);
-      metrics_.CountApiCall("ServiceList", services.has_value());
-      if (services) {
-        obs.services = std::move(*services);
-      } else {
-        obs.error = services.error().message;
-      }
-      if (job.control_plane) {
-        obs.etcd_queried = true;
-        auto members = client_->EtcdMembers(job.node);
-        metrics_.CountApiCall("EtcdMemberList", members.has_value());
-        if (!members) {
-          obs.etcd_error = members.error().message;
-          return obs;
-        }
-        obs.etcd_members = std::move(*members);
-        auto status = client_->EtcdStatus(job.node);
-        metrics_.CountApiCall("EtcdStatus", status.has_value());
-        if (status) {
-          obs.etcd_status = std::move(*status);
-        } else {
-          obs.etcd_error = status.error().message;
-        }
-      }
-      return obs;
-    }));
-  }
+  // Every machine polled at once, each on a thread of the pool: calls have
+  // deadlines, so a dead node costs one deadline, not one per machine.
+  std::vector<reconcilers::ApiObservation> results(jobs.size());
+  std::vector<std::function<void()>> tasks;
+  tasks.reserve(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
-    observed_->RecordApi(jobs[i].name, results[i].get());
+    tasks.push_back([this, &job = jobs[i], &obs = results[i]] { obs = PollOne(job.node, job.control_plane); });
+  }
+  poll_pool_.RunAll(std::move(tasks));
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    observed_->RecordApi(jobs[i].name, std::move(results[i]));
     last_poll_[jobs[i].name] = now;
   }
+}
+
+reconcilers::ApiObservation UpgradeLoop::PollOne(const std::string& node, bool control_plane) {
+  reconcilers::ApiObservation obs;
+  auto version = client_->Version(node);
+  metrics_.CountApiCall("Version", version.has_value());
+  obs.at = clock_->Now();
+  if (!version) {
+    obs.error = version.error().message;
+    return obs;
+  }
+  obs.up = true;
+  obs.version = version->tag;
+  auto services = client_->Services(node);
+  metrics_.CountApiCall("ServiceList", services.has_value());
+  if (services) {
+    obs.services = std::move(*services);
+  } else {
+    obs.error = services.error().message;
+  }
+  if (control_plane) {
+    obs.etcd_queried = true;
+    auto members = client_->EtcdMembers(node);
+    metrics_.CountApiCall("EtcdMemberList", members.has_value());
+    if (!members) {
+      obs.etcd_error = members.error().message;
+      return obs;
+    }
+    obs.etcd_members = std::move(*members);
+    auto status = client_->EtcdStatus(node);
+    metrics_.CountApiCall("EtcdStatus", status.has_value());
+    if (status) {
+      obs.etcd_status = std::move(*status);
+    } else {
+      obs.etcd_error = status.error().message;
+    }
+  }
+  return obs;
 }
 
 void UpgradeLoop::PassOnce() {
@@ -222,17 +228,17 @@ void UpgradeLoop::PassOnce() {
   }
   Poll(input.machines, observed_->Snapshot());
   bool pins_changed = false;
-  auto report = sequencer_.Reconcile(input, observed_->Snapshot(), &pins_changed);
+  auto observed = observed_->Snapshot();
+  auto report = sequencer_.Reconcile(input, observed, &pins_changed);
   stepping_.clear();
   for (const auto& s : report.steps) {
     stepping_.insert(s.machine);
   }
   std::set<std::string> local_boot;
   if (input.policy.strategy == "talos-upgrade") {
-    auto seen = observed_->Snapshot();
     for (const auto& m : input.machines) {
-      auto o = seen.find(m.name);
-      if (o != seen.end() && (o->second.ApiUp() || o->second.up_since)) {
+      auto o = observed.find(m.name);
+      if (o != observed.end() && (o->second.ApiUp() || o->second.up_since)) {
         local_boot.insert(m.name);
       }
     }

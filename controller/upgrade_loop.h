@@ -20,6 +20,7 @@
 #include <prometheus/registry.h>
 
 #include "common/clock.h"
+#include "common/worker_pool.h"
 #include "controller/gitops.h"
 #include "reconcilers/observed_state.h"
 #include "reconcilers/rollout.h"
@@ -65,6 +66,8 @@ class UpgradeLoop {
  private:
   void Poll(const std::vector<reconcilers::RolloutMachine>& machines,
             const reconcilers::ObservedMachines& before);
+  // Version, services and (control planes) etcd of one node.
+  reconcilers::ApiObservation PollOne(const std::string& node, bool control_plane);
 
   const UpgradeLoopOptions options_;
   GitOpsController* const gitops_;
@@ -76,6 +79,7 @@ class UpgradeLoop {
 
   // Owned by the pass thread.
   std::map<std::string, reconcilers::TimePoint> last_poll_;
+  WorkerPool poll_pool_{"talos-poll"};  // kept between passes: a thread per poll cost more than the poll
   std::set<std::string> stepping_;
 
   mutable std::mutex mu_;

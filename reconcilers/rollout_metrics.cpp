@@ -101,28 +101,36 @@ void RolloutMetrics::Update(const RolloutReport& report, std::chrono::seconds st
   std::map<std::string, bool> seen;
   for (const auto& m : report.machines) {
     seen[m.name] = true;
-    prometheus::Labels labels{{"machine", m.name},
-                              {"role", m.role},
-                              {"desired_version", m.desired_version},
-                              {"observed_version", m.observed_version},
-                              {"phase", m.phase}};
-    auto old = info_labels_.find(m.name);
-    if (old != info_labels_.end() && old->second != labels) {
-      machine_info_.Remove(&machine_info_.Add(old->second));
+    MachineSeries now{{{"machine", m.name},
+                       {"role", m.role},
+                       {"desired_version", m.desired_version},
+                       {"observed_version", m.observed_version},
+                       {"phase", m.phase}},
+                      m.ready,
+                      m.last_boot ? Seconds(*m.last_boot) : 0};
+    auto old = machine_series_.find(m.name);
+    if (old != machine_series_.end()) {
+      const auto& was = old->second;
+      if (was.info == now.info && was.ready == now.ready && was.last_boot == now.last_boot) {
+        continue;  // a fleet at rest changes nothing: skip 200 label lookups a pass
+      }
+      if (was.info != now.info) {
+        machine_info_.Remove(&machine_info_.Add(was.info));
+      }
     }
-    machine_info_.Add(labels).Set(1);
-    info_labels_[m.name] = labels;
+    machine_info_.Add(now.info).Set(1);
     machine_ready_.Add({{"machine", m.name}}).Set(m.ready ? 1 : 0);
     if (m.last_boot) {
-      last_boot_.Add({{"machine", m.name}}).Set(Seconds(*m.last_boot));
+      last_boot_.Add({{"machine", m.name}}).Set(now.last_boot);
     }
+    machine_series_[m.name] = std::move(now);
   }
-  for (auto it = info_labels_.begin(); it != info_labels_.end();) {
+  for (auto it = machine_series_.begin(); it != machine_series_.end();) {
     if (!seen.contains(it->first)) {
-      machine_info_.Remove(&machine_info_.Add(it->second));
+      machine_info_.Remove(&machine_info_.Add(it->second.info));
       machine_ready_.Remove(&machine_ready_.Add({{"machine", it->first}}));
       last_boot_.Remove(&last_boot_.Add({{"machine", it->first}}));
-      it = info_labels_.erase(it);
+      it = machine_series_.erase(it);
     } else {
       ++it;
     }

@@ -37,7 +37,12 @@ class RolloutMetrics {
   prometheus::Family<prometheus::Counter>& api_calls_;        // talos_api_requests_total{call,result}
   prometheus::Gauge& bootstrapped_;                           // cluster_bootstrapped
 
-  std::map<std::string, prometheus::Labels> info_labels_;  // machine -> labels set last
+  struct MachineSeries {  // what was set last for one machine
+    prometheus::Labels info;
+    bool ready = false;
+    double last_boot = 0;
+  };
+  std::map<std::string, MachineSeries> machine_series_;
   std::vector<prometheus::Labels> step_labels_;
 };
 

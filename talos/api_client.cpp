@@ -1,5 +1,7 @@
 #include "talos/api_client.h"
 
+#include <arpa/inet.h>
+
 #include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 #include <yaml-cpp/yaml.h>
@@ -98,6 +100,22 @@ std::string HostOf(const std::string& target) {
     return target.substr(1, target.find(']') - 1);
   }
   return target.substr(0, target.rfind(':'));
+}
+
+// The gRPC target for "host:port": an IP address is dialled as it is
+// ("ipv4:" / "ipv6:", gRPC's static resolver); a name goes through DNS. The
+// default DNS resolver would re-resolve an address every so often, and each
+// result rebuilds the channel's subchannels and their TLS contexts.
+std::string GrpcTargetOf(const std::string& target) {
+  std::string host = HostOf(target);
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, host.c_str(), buf) == 1) {
+    return "ipv4:" + target;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+    return "ipv6:" + target;
+  }
+  return target;
 }
 
 // gRPC's own log lines (handshake failures, reconnects) go to our "grpc"
@@ -326,12 +344,47 @@ TalosApiClient::TalosApiClient(TalosCredentials credentials, TalosApiOptions opt
 
 TalosApiClient::~TalosApiClient() = default;
 
-std::shared_ptr<grpc::Channel> TalosApiClient::ChannelFor(const std::string& target) {
-  std::lock_guard lock(mu_);
-  auto it = channels_.find(target);
-  if (it != channels_.end()) {
-    return it->second;
+namespace {
+
+// A channel whose last dial failed stays in TRANSIENT_FAILURE until a dial
+// succeeds ("sticky"), failing every call at once, and dials again only when
+// its backoff ends. Dial now, and wait until `until` for the node to answer;
+// a node still down costs that wait (the channel shows no refused dial).
+void RedialIfFailed(grpc::Channel& channel, std::chrono::system_clock::time_point until) {
+  if (channel.GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    return;
   }
+  grpc::experimental::ChannelResetConnectionBackoff(&channel);
+  channel.WaitForConnected(until);
+}
+
+// A redial waits at most 250 ms, and at most half the call's time: a node on
+// the LAN that is back answers a dial and TLS handshake well within it, one
+// that is slower is connected by the next poll (the dial goes on), and a node
+// that is still down costs each poll of it no more than that.
+std::chrono::system_clock::time_point RedialUntil(std::chrono::system_clock::time_point deadline) {
+  auto now = std::chrono::system_clock::now();
+  return now + std::min<std::chrono::system_clock::duration>((deadline - now) / 2,
+                                                             std::chrono::milliseconds(250));
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> TalosApiClient::ChannelFor(
+    const std::string& target, std::chrono::system_clock::time_point redial_until) {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    std::lock_guard lock(mu_);
+    auto it = channels_.find(target);
+    if (it != channels_.end()) {
+      channel = it->second;
+    }
+  }
+  if (channel) {
+    RedialIfFailed(*channel, redial_until);
+    return channel;
+  }
+  std::lock_guard lock(mu_);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = credentials_.ca_pem;
   ssl.pem_cert_chain = credentials_.crt_pem;
@@ -340,12 +393,16 @@ std::shared_ptr<grpc::Channel> TalosApiClient::ChannelFor(const std::string& tar
   // Talos server certificates carry the node's IPs as SANs: check the
   // certificate against the host we dial, whatever the channel's authority.
   args.SetSslTargetNameOverride(HostOf(target));
-  // A node that was down (rebooting) is dialled again within a second or two,
-  // not after gRPC's default backoff of up to two minutes.
+  // A node that is down (rebooting) is dialled again a second or two apart,
+  // not after gRPC's default backoff of up to two minutes; a call in between
+  // dials at once (RedialIfFailed). gRPC calls the connect timeout (dial and
+  // TLS handshake) "min reconnect backoff".
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
+  // Our callers retry (the next poll); gRPC's retry layer only costs each call.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  channel = grpc::CreateCustomChannel(GrpcTargetOf(target), grpc::SslCredentials(ssl), args);
   channels_[target] = channel;
   return channel;
 }
@@ -365,11 +422,17 @@ Error TalosApiClient::Failure(const Call& call, int grpc_code, const std::string
     // closed socket to gRPC: ask the TLS layer what happened.
     auto probe_timeout =
         std::min<std::chrono::milliseconds>(call.deadline, std::chrono::seconds(2));
+    Logger("talos-api")->debug("probing TLS node={} call={} after: {}", call.target, call.name, grpc_message);
     if (auto refusal = DiagnoseTlsRefusal(call.target, credentials_, probe_timeout)) {
       error = call.Fail(ErrorCode::kUnauthorized, "TLS handshake failed: " + *refusal);
     }
   }
-  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kUnauthorized) {
+  // A node that refused our certificate gets a fresh channel. An unavailable
+  // one (rebooting) keeps its channel, which the next call redials
+  // (ChannelFor): a new channel builds a new TLS context, parsing our key and
+  // certificates again (gRPC 1.51 does that per channel), and during a
+  // rollout that cost more than all the polls themselves.
+  if (error.code == ErrorCode::kUnauthorized) {
     ForgetChannel(call.target);
   }
   return error;
@@ -382,9 +445,10 @@ Result<Response> TalosApiClient::Unary(const std::string& node, const char* name
     return std::unexpected(target.error().Wrap(std::string("Talos API ") + name));
   }
   Call call{*target, name, options_.deadline};
-  auto stub = machine::MachineService::NewStub(ChannelFor(*target));
+  auto deadline = std::chrono::system_clock::now() + options_.deadline;
+  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline)));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+  context.set_deadline(deadline);
   Response response;
   auto start = std::chrono::steady_clock::now();
   grpc::Status status = invoke(*stub, &context, &response);
@@ -566,9 +630,10 @@ Result<std::string> TalosApiClient::Kubeconfig(const std::string& node) {
     return std::unexpected(target.error().Wrap("Talos API Kubeconfig"));
   }
   Call call{*target, "Kubeconfig", options_.deadline};
-  auto stub = machine::MachineService::NewStub(ChannelFor(*target));
+  auto deadline = std::chrono::system_clock::now() + options_.deadline;
+  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline)));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+  context.set_deadline(deadline);
   auto reader = stub->Kubeconfig(&context, google::protobuf::Empty());
   std::string archive;
   common::Data chunk;

@@ -66,16 +66,19 @@ class TalosApiClient final : public NodeClient {
   struct Call;  // one call to one node (api_client.cpp)
   // The error for a failed call (gRPC status code and message); probes the
   // TLS layer when gRPC only saw a closed socket. Drops the channel when the
-  // node did not answer or refused us.
+  // node refused our certificate.
   Error Failure(const Call& call, int grpc_code, const std::string& grpc_message);
   // One unary call: target, deadline, status mapping (api_client.cpp only).
   template <class Response, class Fn>
   Result<Response> Unary(const std::string& node, const char* name, Fn&& invoke);
   TalosApiClient(TalosCredentials credentials, TalosApiOptions options);
-  // The cached channel to `target` ("host:port"), created on first use.
-  std::shared_ptr<grpc::Channel> ChannelFor(const std::string& target);
-  // Drops a channel after the node did not answer, so the next call dials
-  // afresh instead of waiting out gRPC's reconnect backoff.
+  // The cached channel to `target` ("host:port"), created on first use. One
+  // whose last dial failed (the node was rebooting) dials again now, and is
+  // given until `redial_until` to connect: a call means "is it back?", and
+  // the answer should not wait out gRPC's reconnect backoff.
+  std::shared_ptr<grpc::Channel> ChannelFor(const std::string& target,
+                                            std::chrono::system_clock::time_point redial_until);
+  // Drops a channel after the node refused our certificate.
   void ForgetChannel(const std::string& target);
 
   TalosCredentials credentials_;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <thread>
 
 #include "talos/kubeconfig_archive.h"
 #include "tests/talos/api_test_server.h"
@@ -325,6 +326,28 @@ TEST_F(TalosApiClientTest, SilentNodeHitsTheDeadline) {
   // The node answers again: the next call succeeds on a fresh connection.
   svc().reboot.add_messages();
   EXPECT_TRUE((*client)->Reboot(node(), RebootMode::kDefault));
+}
+
+// A node that goes away (a reboot) and comes back on the same address is
+// answered by the first call after it is back, without a new client: the
+// channel dials at once instead of waiting out gRPC's reconnect backoff.
+TEST_F(TalosApiClientTest, NodeThatRestartsIsReachedAgainAtOnce) {
+  int port = server_->port();
+  svc().version.add_messages()->mutable_version()->set_tag("v1.11.3");
+  ASSERT_TRUE(client_->Version(node()));
+  std::string address = node();
+  server_.reset();
+  for (int i = 0; i < 3; ++i) {  // down: every call fails, and the backoff grows
+    auto down = client_->Version(address);
+    ASSERT_FALSE(down);
+    EXPECT_EQ(down.error().code, ErrorCode::kUnavailable) << down.error().message;
+  }
+  server_ = std::make_unique<ApiTestServer>(pki_->server, pki_->ca.crt, "127.0.0.1", port);
+  ASSERT_EQ(server_->node(), address);
+  svc().version.add_messages()->mutable_version()->set_tag("v1.12.0");
+  auto up = client_->Version(address);
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(up->tag, "v1.12.0");
 }
 
 // Nothing listening on the port: kUnavailable naming node and call.

@@ -96,7 +96,7 @@ class FakeMachineService final : public machine::MachineService::Service {
 class ApiTestServer {
  public:
   ApiTestServer(const CertAndKey& server, const std::string& client_ca_pem,
-                const std::string& address = "127.0.0.1");
+                const std::string& address = "127.0.0.1", int port = 0);
   ~ApiTestServer();
   int port() const { return port_; }
   std::string node() const { return address_ + ":" + std::to_string(port_); }

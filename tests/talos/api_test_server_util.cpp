@@ -219,13 +219,13 @@ grpc::Status FakeMachineService::Kubeconfig(grpc::ServerContext* ctx,
 }
 
 ApiTestServer::ApiTestServer(const CertAndKey& server, const std::string& client_ca_pem,
-                             const std::string& address)
+                             const std::string& address, int port)
     : address_(address) {
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   ssl.pem_root_certs = client_ca_pem;
   ssl.pem_key_cert_pairs.push_back({ToOpenSslKeyPem(server.key), server.crt});
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address + ":0", grpc::SslServerCredentials(ssl), &port_);
+  builder.AddListeningPort(address + ":" + std::to_string(port), grpc::SslServerCredentials(ssl), &port_);
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();
   EXPECT_TRUE(server_ != nullptr);

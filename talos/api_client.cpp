@@ -393,12 +393,12 @@ std::shared_ptr<grpc::Channel> TalosApiClient::ChannelFor(
   // Talos server certificates carry the node's IPs as SANs: check the
   // certificate against the host we dial, whatever the channel's authority.
   args.SetSslTargetNameOverride(HostOf(target));
-  // A node that is down (rebooting) is dialled again a second or two apart,
-  // not after gRPC's default backoff of up to two minutes; a call in between
-  // dials at once (RedialIfFailed). gRPC calls the connect timeout (dial and
-  // TLS handshake) "min reconnect backoff".
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // A node that is down (rebooting) is dialled again 1 to 4 s apart in the
+  // background, not after gRPC's default backoff of up to two minutes; a call
+  // in between dials at once (RedialIfFailed). gRPC calls the connect timeout
+  // (dial and TLS handshake) "min reconnect backoff".
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 4000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
   // Our callers retry (the next poll); gRPC's retry layer only costs each call.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);

@@ -216,6 +216,11 @@ void UpgradeLoop::PassOnce() {
     rm.address = m.address ? m.address->address.ToString() : "";
     rm.desired_version = desired.desired_versions[m.name];
     rm.paused = m.paused;
+    for (const auto& release : desired.state->releases) {
+      if (release.arch == m.arch && !release.installer_image.empty()) {
+        rm.installer_images[release.version.text] = release.installer_image;
+      }
+    }
     if (auto v = manifests::ParseTalosVersion(rm.desired_version)) {
       if (const auto* release = desired.state->FindRelease(*v, m.arch)) {
         rm.installer_image = release->installer_image;

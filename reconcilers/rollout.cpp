@@ -276,7 +276,7 @@ void Sequencer::Bootstrap(const RolloutInput& input, const ObservedMachines& obs
 std::vector<std::string> Sequencer::GatesFor(const RolloutStep& step,
                                              const RolloutPolicy& policy) const {
   std::vector<std::string> gates;
-  if (policy.strategy != "talos-upgrade" || step.rollback) {
+  if (policy.strategy != "talos-upgrade") {  // talos-upgrade machines boot from disk
     gates.push_back("boot");
   }
   if (!step.rollback) {
@@ -430,9 +430,16 @@ bool Sequencer::Advance(RolloutStep& step, const RolloutMachine& machine,
       }
       Result<void> sent;
       std::string call;
-      if (policy.strategy == "talos-upgrade" && !step.rollback) {
+      if (policy.strategy == "talos-upgrade") {
+        // The machine boots from its disk: a rollback installs the previous
+        // release's image too (a Reboot would boot the new install again).
         call = "Upgrade";
-        sent = client_->Upgrade(node, machine.installer_image, true);
+        std::string image = machine.installer_image;
+        if (step.rollback) {
+          auto previous = machine.installer_images.find(step.to_version);
+          image = previous == machine.installer_images.end() ? "" : previous->second;
+        }
+        sent = client_->Upgrade(node, image, true);
       } else {
         call = "Reboot";
         sent = client_->Reboot(node, talos::RebootMode::kDefault);

@@ -39,6 +39,9 @@ struct RolloutMachine {
   std::string address;  // host only (Talos API endpoint); "" if the machine has no static address
   std::string desired_version;
   std::string installer_image;  // of the desired release (talos-upgrade)
+  // Release version -> installer image, for this machine's arch: a rollback
+  // under talos-upgrade installs the previous release's image.
+  std::map<std::string, std::string> installer_images;
   bool paused = false;
 };
 

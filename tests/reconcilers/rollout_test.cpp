@@ -36,6 +36,7 @@ struct SimNode {
   bool refuses_reboot = false;
   int reboots = 0;
   int upgrades = 0;
+  std::vector<std::string> upgrade_images;  // images of the Upgrade calls, in order
   TimePoint back_at{};
 };
 
@@ -120,7 +121,11 @@ class World : public talos::NodeClient {
     if (n == nullptr) {
       return Fail(ErrorCode::kUnavailable, "down");
     }
+    if (image.empty()) {
+      return Fail(ErrorCode::kInvalid, "Talos API " + node + ":50000 Upgrade: no image");
+    }
     ++n->upgrades;
+    n->upgrade_images.push_back(image);
     installed_[node] = image.substr(image.rfind(':') + 1);
     GoDown(*n);
     return {};
@@ -201,6 +206,9 @@ class RolloutTest : public ::testing::Test {
     m.address = name;
     m.desired_version = kOld;
     m.installer_image = "factory.talos.dev/metal-installer/abc:" + std::string(kOld);
+    for (const char* v : {kOld, kNew}) {
+      m.installer_images[v] = "factory.talos.dev/metal-installer/abc:" + std::string(v);
+    }
     input_.machines.push_back(m);
     world_->nodes[name];
   }
@@ -601,6 +609,35 @@ TEST_F(RolloutTest, TalosUpgradeStrategyCallsUpgrade) {
     EXPECT_EQ(n.upgrades, 1) << name;
     EXPECT_EQ(n.reboots, 0) << name;
   }
+}
+
+// A rollback under talos-upgrade installs the previous release's image with
+// Upgrade: a Reboot would boot the failed release from the disk again.
+TEST_F(RolloutTest, TalosUpgradeRollbackInstallsThePreviousImage) {
+  Bootstrap();
+  input_.policy.strategy = "talos-upgrade";
+  input_.policy.rollback = true;
+  world_->nodes["w1"].returns_old = true;  // the new install does not take
+  for (auto& m : input_.machines) {
+    if (m.role == manifests::Role::kWorker) {
+      m.desired_version = kNew;
+      m.installer_image = m.installer_images[kNew];
+    }
+  }
+  auto r = RunUntil([&](const RolloutReport& r) {
+    return r.state == "halted" && r.steps.empty();
+  });
+  EXPECT_EQ(r.state, "halted");
+  const auto& w1 = world_->nodes["w1"];
+  EXPECT_EQ(w1.reboots, 0);
+  ASSERT_EQ(w1.upgrade_images.size(), 2u);  // the step and the rollback
+  EXPECT_EQ(w1.upgrade_images[0], "factory.talos.dev/metal-installer/abc:" + std::string(kNew));
+  EXPECT_EQ(w1.upgrade_images[1], "factory.talos.dev/metal-installer/abc:" + std::string(kOld));
+  EXPECT_EQ(world_->nodes["w2"].upgrades, 0);
+  // The rollback passed its gates (no boot gate: the machine boots from
+  // disk); the halt still names the step that failed.
+  EXPECT_THAT(r.halted_reason, HasSubstr("gate version"));
+  EXPECT_EQ(r.completed_steps, 1) << r.halted_reason;
 }
 
 // The state file round-trips; a corrupt one is an error naming the file.

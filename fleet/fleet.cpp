@@ -4,12 +4,17 @@
 #include "common/duration.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -669,6 +674,34 @@ Result<void> Fleet::Impl::Init() {
   return {};
 }
 
+namespace {
+
+// Why a TCP listener on address:port cannot be had (gRPC says only that it
+// failed): bind a socket there ourselves and report errno.
+std::string WhyCannotListen(const std::string& address, int port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1) {
+    return "not an IPv4 address";
+  }
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return std::strerror(errno);
+  }
+  std::string why = "gRPC refused it";
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    why = std::strerror(errno);
+    if (errno == EADDRINUSE) {
+      why += " (another fleet, or a test, already serves this address)";
+    }
+  }
+  close(fd);
+  return why;
+}
+
+}  // namespace
+
 Result<void> Fleet::Impl::StartServer(Node* node) {
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   ssl.pem_root_certs = options_.os_ca.crt;
@@ -683,7 +716,9 @@ Result<void> Fleet::Impl::StartServer(Node* node) {
   node->server = builder.BuildAndStart();
   if (!node->server || bound == 0) {
     node->server.reset();
-    return Fail(ErrorCode::kUnavailable, "Talos API: cannot listen on " + listen);
+    return Fail(ErrorCode::kUnavailable,
+                "Talos API: cannot listen on " + listen + ": " +
+                    WhyCannotListen(node->rec.spec.address, options_.api_port));
   }
   return {};
 }

@@ -533,7 +533,9 @@ TEST_F(FleetTest, ApiAddressInUseReported) {
   ASSERT_TRUE(testutil::WaitFor([&] { return !(*second)->Record().Node("w1")->last_error.empty(); },
                                 kWait));
   EXPECT_EQ((*second)->Record().Node("w1")->last_error,
-            "Talos API: cannot listen on " + o.nodes[0].address + ":50000");
+            "Talos API: cannot listen on " + o.nodes[0].address +
+                ":50000: Address already in use (another fleet, or a test, already serves this "
+                "address)");
   EXPECT_EQ((*second)->Record().Node("w1")->state, "booting");
   fleet_->Stop();
   EXPECT_TRUE(

@@ -212,6 +212,19 @@ Result<std::string> MakeCertificate(EVP_PKEY* subject_key, X509* issuer, EVP_PKE
       return std::unexpected(r.error());
     }
   }
+  std::string alt_names;
+  for (const auto& ip : options.ip_addresses) {
+    alt_names += (alt_names.empty() ? "IP:" : ",IP:") + ip;
+  }
+  for (const auto& dns : options.dns_names) {
+    alt_names += (alt_names.empty() ? "DNS:" : ",DNS:") + dns;
+  }
+  if (!alt_names.empty()) {
+    if (auto r = AddExtension(cert.get(), signer, NID_subject_alt_name, alt_names.c_str()); !r) {
+      return Fail(ErrorCode::kInvalid, "certificate subject alt names \"" + alt_names +
+                                           "\": want IP addresses and DNS names");
+    }
+  }
   if (auto r = AddExtension(cert.get(), signer, NID_subject_key_identifier, "hash"); !r) {
     return std::unexpected(r.error());
   }

@@ -53,6 +53,10 @@ struct CertOptions {
   bool is_ca = false;
   bool client_auth = false;
   bool server_auth = false;
+  // Subject alt names (Talos's apid certificate carries the node's IPs and
+  // names, and clients verify the address they dialled against them).
+  std::vector<std::string> ip_addresses;
+  std::vector<std::string> dns_names;
 };
 
 // A self-signed CA of `type`, valid from now for `options.validity`.

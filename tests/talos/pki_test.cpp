@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "common/clock.h"
 #include "tests/testutil/testutil.h"
 
@@ -85,6 +89,47 @@ TEST(Pki, IssuedCertificateVerifiesWithOpensslCli) {
   auto bad = testutil::Run({"openssl", "verify", "-CAfile", (dir.path() / "other.pem").string(),
                             (dir.path() / "client.pem").string()});
   EXPECT_NE(bad.exit_code, 0) << bad.output;
+}
+
+// A serving certificate with the node's IP and name as subject alt names
+// verifies for that IP and name (openssl verify -verify_ip / -verify_hostname)
+// and not for another address; a bad address is an error naming the field.
+TEST(Pki, IssuedCertificateCarriesIpAndDnsNames) {
+  SystemClock clock;
+  CertOptions o;
+  o.organization = "talos";
+  o.validity = std::chrono::hours(24 * 3650);
+  auto ca = GenerateCa(KeyType::kEcdsaP256, o, clock);
+  ASSERT_TRUE(ca.has_value()) << ca.error().message;
+  CertOptions s;
+  s.common_name = "cp-1";
+  s.validity = std::chrono::hours(24 * 365);
+  s.server_auth = true;
+  s.ip_addresses = {"10.0.4.101", "fd00::101"};
+  s.dns_names = {"cp-1"};
+  auto server = IssueCertificate(*ca, s, clock);
+  ASSERT_TRUE(server.has_value()) << server.error().message;
+  testutil::TempDir dir;
+  testutil::WriteFile(dir.path() / "ca.pem", ca->crt);
+  testutil::WriteFile(dir.path() / "server.pem", server->crt);
+  auto verify = [&](const std::string& flag, const std::string& value) {
+    return testutil::Run({"openssl", "verify", "-purpose", "sslserver", flag, value, "-CAfile",
+                          (dir.path() / "ca.pem").string(), (dir.path() / "server.pem").string()});
+  };
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"-verify_ip", "10.0.4.101"}, {"-verify_ip", "fd00::101"}, {"-verify_hostname", "cp-1"}}) {
+    auto ok = verify(flag, value);
+    EXPECT_EQ(ok.exit_code, 0) << value << ": " << ok.output;
+  }
+  auto wrong = verify("-verify_ip", "10.0.4.102");
+  EXPECT_NE(wrong.exit_code, 0) << wrong.output;
+
+  s.ip_addresses = {"10.0.4.300"};
+  auto bad = IssueCertificate(*ca, s, clock);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message,
+            "certificate subject alt names \"IP:10.0.4.300,DNS:cp-1\": want IP addresses and DNS "
+            "names");
 }
 
 // Unparseable PEM is an error naming the field, not echoing the input.

@@ -1,5 +1,7 @@
 #include "controller/upgrade_loop.h"
 
+#include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <functional>
 
@@ -106,30 +108,33 @@ void UpgradeLoop::Stop() {
   }
 }
 
-void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
-                       const reconcilers::ObservedMachines& before) {
-  TimePoint now = clock_->Now();
-  struct Job {
-    std::string name;
-    std::string node;
-    bool control_plane;
+std::vector<PollJob> DuePolls(const std::vector<reconcilers::RolloutMachine>& machines,
+                              const reconcilers::ObservedMachines& observed,
+                              const std::set<std::string>& stepping,
+                              const std::map<std::string, TimePoint>& last_poll, TimePoint now,
+                              TimePoint last_pass, const UpgradeLoopOptions& options,
+                              std::vector<std::string>* no_address) {
+  std::vector<PollJob> jobs;
+  size_t idle_total = 0;
+  struct IdleDue {
+    TimePoint last;
+    PollJob job;
   };
-  std::vector<Job> jobs;
+  std::vector<IdleDue> idle_due;
   for (const auto& m : machines) {
-    auto seen = before.find(m.name);
-    const reconcilers::ObservedMachine* o = seen == before.end() ? nullptr : &seen->second;
+    auto seen = observed.find(m.name);
+    const reconcilers::ObservedMachine* o = seen == observed.end() ? nullptr : &seen->second;
     bool cp = m.role == manifests::Role::kControlPlane;
-    bool idle = o != nullptr && o->Ready(cp) && !stepping_.contains(m.name);
-    // Idle machines every idle_poll_interval; the others every interval (a
-    // pass woken early by a publish does not poll them again).
-    // A machine that did not answer (rebooting) is asked every other pass:
-    // each failed call re-dials.
-    auto last = last_poll_.find(m.name);
-    auto every = idle ? options_.idle_poll_interval : options_.interval;
+    bool idle = o != nullptr && o->Ready(cp) && !stepping.contains(m.name);
+    // A pass woken early by a publish does not poll the others again; a
+    // machine that did not answer (rebooting) is asked every other interval.
+    auto last = last_poll.find(m.name);
+    auto every = idle ? options.idle_poll_interval : options.interval;
     if (o != nullptr && o->api && !o->api->up) {
-      every = std::max<std::chrono::milliseconds>(every, 2 * options_.interval);
+      every = std::max<std::chrono::milliseconds>(every, 2 * options.interval);
     }
-    if (last != last_poll_.end() && now - last->second < every - std::chrono::milliseconds(50)) {
+    idle_total += idle ? 1 : 0;
+    if (last != last_poll.end() && now - last->second < every - std::chrono::milliseconds(50)) {
       continue;
     }
     std::string node = m.address;
@@ -137,14 +142,47 @@ void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
       node = o->ipxe->address;
     }
     if (node.empty()) {
-      reconcilers::ApiObservation obs;
-      obs.at = now;
-      obs.error = "no address known (no static address in the repo, and it has not booted from this server)";
-      observed_->RecordApi(m.name, std::move(obs));
-      last_poll_[m.name] = now;
+      no_address->push_back(m.name);
       continue;
     }
-    jobs.push_back({m.name, node, cp});
+    if (idle && last != last_poll.end()) {
+      idle_due.push_back({last->second, {m.name, node, cp}});
+    } else {
+      jobs.push_back({m.name, node, cp});
+    }
+  }
+  if (!idle_due.empty()) {
+    // The steady rate over the time since the last pass (a pass held up by a
+    // dead node's deadline catches up), at least one interval's worth.
+    auto since = options.interval;
+    if (last_pass != TimePoint{}) {
+      since = std::max<std::chrono::milliseconds>(
+          since, std::chrono::duration_cast<std::chrono::milliseconds>(now - last_pass));
+    }
+    double per_pass = static_cast<double>(idle_total) * static_cast<double>(since.count()) /
+                      static_cast<double>(std::max<int64_t>(1, options.idle_poll_interval.count()));
+    size_t budget = std::max<size_t>(1, static_cast<size_t>(std::ceil(2 * per_pass)));
+    std::stable_sort(idle_due.begin(), idle_due.end(),
+                     [](const IdleDue& a, const IdleDue& b) { return a.last < b.last; });
+    for (size_t i = 0; i < idle_due.size() && i < budget; ++i) {
+      jobs.push_back(std::move(idle_due[i].job));
+    }
+  }
+  return jobs;
+}
+
+void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
+                       const reconcilers::ObservedMachines& before) {
+  TimePoint now = clock_->Now();
+  std::vector<std::string> no_address;
+  auto jobs = DuePolls(machines, before, stepping_, last_poll_, now, last_pass_, options_, &no_address);
+  last_pass_ = now;
+  for (const auto& name : no_address) {
+    reconcilers::ApiObservation obs;
+    obs.at = now;
+    obs.error = "no address known (no static address in the repo, and it has not booted from this server)";
+    observed_->RecordApi(name, std::move(obs));
+    last_poll_[name] = now;
   }
   // Every machine polled at once, each on a thread of the pool: calls have
   // deadlines, so a dead node costs one deadline, not one per machine.
@@ -152,12 +190,14 @@ void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
   std::vector<std::function<void()>> tasks;
   tasks.reserve(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
-    tasks.push_back([this, &job = jobs[i], &obs = results[i]] { obs = PollOne(job.node, job.control_plane); });
+    tasks.push_back([this, &job = jobs[i], &obs = results[i]] {
+      obs = PollOne(job.node, job.control_plane);
+    });
   }
   poll_pool_.RunAll(std::move(tasks));
   for (size_t i = 0; i < jobs.size(); ++i) {
-    observed_->RecordApi(jobs[i].name, std::move(results[i]));
-    last_poll_[jobs[i].name] = now;
+    observed_->RecordApi(jobs[i].machine, std::move(results[i]));
+    last_poll_[jobs[i].machine] = now;
   }
 }
 

@@ -36,6 +36,27 @@ struct UpgradeLoopOptions {
   std::chrono::seconds reboot_grace{30};
 };
 
+// One Talos API poll of a pass.
+struct PollJob {
+  std::string machine;
+  std::string node;  // address dialled
+  bool control_plane = false;
+};
+
+// Which machines a pass polls. Machines in a step or not ready: every
+// `interval` (one that did not answer: every other interval). Ready idle ones:
+// every `idle_poll_interval`, at most twice their steady rate per pass (the
+// time since `last_pass`, at least one interval), the longest-waiting first, so
+// a fleet whose polls fell due together spreads out. Machines with no address
+// known go to `no_address` instead.
+std::vector<PollJob> DuePolls(const std::vector<reconcilers::RolloutMachine>& machines,
+                              const reconcilers::ObservedMachines& observed,
+                              const std::set<std::string>& stepping,
+                              const std::map<std::string, reconcilers::TimePoint>& last_poll,
+                              reconcilers::TimePoint now, reconcilers::TimePoint last_pass,
+                              const UpgradeLoopOptions& options,
+                              std::vector<std::string>* no_address);
+
 class UpgradeLoop {
  public:
   // Borrowed pointers must outlive the loop.
@@ -79,6 +100,7 @@ class UpgradeLoop {
 
   // Owned by the pass thread.
   std::map<std::string, reconcilers::TimePoint> last_poll_;
+  reconcilers::TimePoint last_pass_{};  // when Poll last ran (spreads idle polls)
   WorkerPool poll_pool_{"talos-poll"};  // kept between passes: a thread per poll cost more than the poll
   std::set<std::string> stepping_;
 

@@ -1,5 +1,7 @@
 #include "common/worker_pool.h"
 
+#include <algorithm>
+
 #include "common/thread_name.h"
 
 namespace ironboot {
@@ -11,8 +13,10 @@ WorkerPool::~WorkerPool() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
+    for (auto& w : workers_) {
+      w.wake.notify_one();
+    }
   }
-  work_.notify_all();
   for (auto& w : workers_) {
     w.thread.join();
   }
@@ -20,11 +24,8 @@ WorkerPool::~WorkerPool() {
 
 size_t WorkerPool::Threads() const {
   std::lock_guard lock(mu_);
-  size_t alive = 0;
-  for (const auto& w : workers_) {
-    alive += w.done ? 0 : 1;
-  }
-  return alive;
+  return static_cast<size_t>(
+      std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.done; }));
 }
 
 void WorkerPool::RunAll(std::vector<std::function<void()>> tasks) {
@@ -41,40 +42,44 @@ void WorkerPool::RunAll(std::vector<std::function<void()>> tasks) {
       ++it;
     }
   }
-  size_t spawn = tasks.size() > idle_count_ ? tasks.size() - idle_count_ : 0;
   unfinished_ += tasks.size();
-  for (auto& t : tasks) {
-    queue_.push_back(std::move(t));
+  for (auto& task : tasks) {
+    if (!idle_.empty()) {
+      Worker* w = idle_.back();
+      idle_.pop_back();
+      w->task = std::move(task);
+      w->wake.notify_one();
+    } else {
+      auto& w = workers_.emplace_back();
+      w.task = std::move(task);
+      w.thread = std::thread([this, self = &w] { Work(self); });
+    }
   }
-  for (size_t i = 0; i < spawn; ++i) {
-    auto& w = workers_.emplace_back();
-    w.thread = std::thread([this, self = &w] { Work(self); });
-  }
-  work_.notify_all();
-  idle_.wait(lock, [&] { return unfinished_ == 0; });
+  finished_.wait(lock, [&] { return unfinished_ == 0; });
 }
 
 void WorkerPool::Work(Worker* self) {
   SetThreadName(thread_name_);
   std::unique_lock lock(mu_);
   while (true) {
-    if (queue_.empty()) {
-      ++idle_count_;
-      bool woke = work_.wait_for(lock, idle_exit_, [&] { return stop_ || !queue_.empty(); });
-      --idle_count_;
-      if (stop_ || !woke) {
-        self->done = true;
-        return;
+    if (self->task) {
+      auto task = std::move(self->task);
+      self->task = nullptr;
+      lock.unlock();
+      task();
+      task = nullptr;  // free what the task captured before reporting it done
+      lock.lock();
+      idle_.push_back(self);
+      if (--unfinished_ == 0) {
+        finished_.notify_all();
       }
     }
-    auto task = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    task();
-    task = nullptr;  // free what the task captured before reporting it done
-    lock.lock();
-    if (--unfinished_ == 0) {
-      idle_.notify_all();
+    bool woke = self->wake.wait_for(lock, idle_exit_, [&] { return stop_ || self->task != nullptr; });
+    if (stop_ || !woke) {
+      // Stopping, or idle too long: leave the idle stack and end.
+      idle_.erase(std::remove(idle_.begin(), idle_.end(), self), idle_.end());
+      self->done = true;
+      return;
     }
   }
 }

@@ -97,5 +97,22 @@ TEST(WorkerPoolTest, IdleThreadsEnd) {
   EXPECT_EQ(ran.load(), 2);
 }
 
+// When batches shrink, the threads idle the longest are not handed work
+// (the last to go idle is reused first), so they end: a pool grown to 8 by one
+// batch settles at 2 threads under batches of 2.
+TEST(WorkerPoolTest, SurplusThreadsEndWhenBatchesShrink) {
+  WorkerPool pool("test-pool", 200ms);
+  std::vector<std::function<void()>> wide(8, [] { std::this_thread::sleep_for(30ms); });
+  pool.RunAll(std::move(wide));
+  ASSERT_EQ(pool.Threads(), 8u);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (pool.Threads() > 2 && std::chrono::steady_clock::now() < deadline) {
+    std::vector<std::function<void()>> narrow(2, [] { std::this_thread::sleep_for(1ms); });
+    pool.RunAll(std::move(narrow));
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(pool.Threads(), 2u);
+}
+
 }  // namespace
 }  // namespace ironboot

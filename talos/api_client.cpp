@@ -358,14 +358,15 @@ void RedialIfFailed(grpc::Channel& channel, std::chrono::system_clock::time_poin
   channel.WaitForConnected(until);
 }
 
-// A redial waits at most 250 ms, and at most half the call's time: a node on
-// the LAN that is back answers a dial and TLS handshake well within it, one
-// that is slower is connected by the next poll (the dial goes on), and a node
-// that is still down costs each poll of it no more than that.
-std::chrono::system_clock::time_point RedialUntil(std::chrono::system_clock::time_point deadline) {
+// A redial waits at most `wait` (TalosApiOptions::redial_wait), and at most
+// half the call's time: a node on the LAN that is back answers a dial and TLS
+// handshake well within it, one that is slower is connected by the next poll
+// (the dial goes on), and a node that is still down costs each poll of it no
+// more than that.
+std::chrono::system_clock::time_point RedialUntil(std::chrono::system_clock::time_point deadline,
+                                                  std::chrono::milliseconds wait) {
   auto now = std::chrono::system_clock::now();
-  return now + std::min<std::chrono::system_clock::duration>((deadline - now) / 2,
-                                                             std::chrono::milliseconds(250));
+  return now + std::min<std::chrono::system_clock::duration>((deadline - now) / 2, wait);
 }
 
 }  // namespace
@@ -385,6 +386,9 @@ std::shared_ptr<grpc::Channel> TalosApiClient::ChannelFor(
     return channel;
   }
   std::lock_guard lock(mu_);
+  if (auto it = channels_.find(target); it != channels_.end()) {
+    return it->second;  // another call made it meanwhile
+  }
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = credentials_.ca_pem;
   ssl.pem_cert_chain = credentials_.crt_pem;
@@ -446,7 +450,7 @@ Result<Response> TalosApiClient::Unary(const std::string& node, const char* name
   }
   Call call{*target, name, options_.deadline};
   auto deadline = std::chrono::system_clock::now() + options_.deadline;
-  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline)));
+  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline, options_.redial_wait)));
   grpc::ClientContext context;
   context.set_deadline(deadline);
   Response response;
@@ -631,7 +635,7 @@ Result<std::string> TalosApiClient::Kubeconfig(const std::string& node) {
   }
   Call call{*target, "Kubeconfig", options_.deadline};
   auto deadline = std::chrono::system_clock::now() + options_.deadline;
-  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline)));
+  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline, options_.redial_wait)));
   grpc::ClientContext context;
   context.set_deadline(deadline);
   auto reader = stub->Kubeconfig(&context, google::protobuf::Empty());

@@ -42,6 +42,9 @@ Result<std::string> TalosApiTarget(const std::string& node);
 
 struct TalosApiOptions {
   std::chrono::milliseconds deadline{std::chrono::seconds(5)};  // per call
+  // A call to a node whose last dial failed dials again and waits this long
+  // (at most half the deadline) for it before calling.
+  std::chrono::milliseconds redial_wait{250};
 };
 
 class TalosApiClient final : public NodeClient {

@@ -158,6 +158,9 @@ void ObservedState::RecordApi(const std::string& machine, ApiObservation observa
     m.down_since = observation.at;
     m.up_since.reset();
   }
+  if (!observation.up) {
+    m.last_down = observation.at;
+  }
   m.api = std::move(observation);
 }
 

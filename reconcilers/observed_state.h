@@ -57,6 +57,7 @@ struct ObservedMachine {
   std::optional<ApiObservation> api;
   std::optional<TimePoint> up_since;
   std::optional<TimePoint> down_since;
+  std::optional<TimePoint> last_down;  // the last poll it did not answer (kept once it is back)
 
   bool ApiUp() const { return api && api->up; }
   // apid and kubelet (and etcd on a control plane) report healthy.

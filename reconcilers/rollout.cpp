@@ -276,9 +276,9 @@ void Sequencer::Bootstrap(const RolloutInput& input, const ObservedMachines& obs
 std::vector<std::string> Sequencer::GatesFor(const RolloutStep& step,
                                              const RolloutPolicy& policy) const {
   std::vector<std::string> gates;
-  if (policy.strategy != "talos-upgrade") {  // talos-upgrade machines boot from disk
-    gates.push_back("boot");
-  }
+  // pxe-reboot: the machine fetched the new kernel, initramfs and config from
+  // us. talos-upgrade machines boot from disk: the API went away and came back.
+  gates.push_back(policy.strategy == "talos-upgrade" ? "rebooted" : "boot");
   if (!step.rollback) {
     gates.push_back("version");
   }
@@ -312,6 +312,23 @@ std::string Sequencer::CheckGate(const std::string& gate, const RolloutStep& ste
       return "has not fetched its machine config since the reboot";
     }
     return "";
+  }
+  if (gate == "rebooted") {
+    // Talos accepts Upgrade at once, then drains and pulls the image before
+    // it reboots: until the API has been seen down and back, nothing moved.
+    TimePoint acked{std::chrono::milliseconds(step.reboot_acked_ms)};
+    if (o == nullptr || !o->ApiUp()) {
+      return "Talos API not answering" + (o && o->api ? ": " + o->api->error : std::string());
+    }
+    if (o->last_down && *o->last_down > acked) {
+      return "";
+    }
+    // Polls before this process started are not in memory: after a restart
+    // the node's answering is all there is to go on.
+    if (started_at_ > acked) {
+      return "";
+    }
+    return "has not gone down and come back since the Upgrade was accepted";
   }
   if (gate == "version") {
     if (o == nullptr || !o->ApiUp()) {
@@ -437,7 +454,16 @@ bool Sequencer::Advance(RolloutStep& step, const RolloutMachine& machine,
         std::string image = machine.installer_image;
         if (step.rollback) {
           auto previous = machine.installer_images.find(step.to_version);
-          image = previous == machine.installer_images.end() ? "" : previous->second;
+          if (previous == machine.installer_images.end()) {
+            step.reboot_attempt_ms = 0;
+            FailStep(step,
+                     "cannot roll back: the repo has no installer image for release " +
+                         step.to_version + " (spec.releases[].installerImage) to Upgrade to",
+                     input);
+            Persist();
+            return true;
+          }
+          image = previous->second;
         }
         sent = client_->Upgrade(node, image, true);
       } else {

@@ -13,6 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::reconcilers {
@@ -37,6 +39,9 @@ struct SimNode {
   int reboots = 0;
   int upgrades = 0;
   std::vector<std::string> upgrade_images;  // images of the Upgrade calls, in order
+  std::chrono::seconds upgrade_delay{0};     // Upgrade accepted, reboot this much later
+  std::optional<TimePoint> down_at;          // a reboot that is due
+  int boots = 0;                             // times it came back
   TimePoint back_at{};
 };
 
@@ -127,7 +132,11 @@ class World : public talos::NodeClient {
     ++n->upgrades;
     n->upgrade_images.push_back(image);
     installed_[node] = image.substr(image.rfind(':') + 1);
-    GoDown(*n);
+    if (n->upgrade_delay.count() > 0) {
+      n->down_at = clock_->Now() + n->upgrade_delay;  // drains and pulls first
+    } else {
+      GoDown(*n);
+    }
     return {};
   }
   Result<void> Bootstrap(const std::string& node) override {
@@ -148,8 +157,14 @@ class World : public talos::NodeClient {
   void Tick(const std::map<std::string, std::string>& served, ObservedMachines& observed,
             bool from_disk) {
     for (auto& [name, n] : nodes) {
+      if (n.up && n.down_at && clock_->Now() >= *n.down_at) {
+        n.down_at.reset();
+        GoDown(n);
+        continue;
+      }
       if (!n.up && !n.never_returns && clock_->Now() >= n.back_at) {
         n.up = true;
+        ++n.boots;
         if (!n.returns_old) {
           n.version = from_disk ? installed_[name] : served.at(name);
         }
@@ -261,6 +276,9 @@ class RolloutTest : public ::testing::Test {
       auto& o = observed_[m.name];
       if (obs.up && !o.ApiUp()) {
         o.up_since = obs.at;
+      }
+      if (!obs.up) {
+        o.last_down = obs.at;  // as ObservedState::RecordApi
       }
       o.api = obs;
     }
@@ -638,6 +656,53 @@ TEST_F(RolloutTest, TalosUpgradeRollbackInstallsThePreviousImage) {
   // disk); the halt still names the step that failed.
   EXPECT_THAT(r.halted_reason, HasSubstr("gate version"));
   EXPECT_EQ(r.completed_steps, 1) << r.halted_reason;
+}
+
+// Talos accepts Upgrade at once and reboots later (drain, image pull): a
+// talos-upgrade rollback is done only once the machine went down and came
+// back, not while it still runs the failed install.
+TEST_F(RolloutTest, TalosUpgradeRollbackWaitsForTheReboot) {
+  Bootstrap();
+  input_.policy.strategy = "talos-upgrade";
+  input_.policy.rollback = true;
+  world_->nodes["w1"].returns_old = true;
+  world_->nodes["w1"].upgrade_delay = 30s;
+  for (auto& m : input_.machines) {
+    if (m.role == manifests::Role::kWorker) {
+      m.desired_version = kNew;
+      m.installer_image = m.installer_images[kNew];
+    }
+  }
+  auto r = RunUntil([&](const RolloutReport& r) {
+    return r.state == "halted" && r.steps.empty();
+  });
+  EXPECT_EQ(r.state, "halted");
+  EXPECT_EQ(world_->nodes["w1"].upgrades, 2);
+  EXPECT_EQ(world_->nodes["w1"].boots, 2);  // the step's reboot and the rollback's
+  EXPECT_EQ(r.completed_steps, 1) << r.halted_reason;
+}
+
+// A rollback under talos-upgrade whose previous release has no installer
+// image in the repo fails at once, saying so, instead of retrying Upgrade.
+TEST_F(RolloutTest, TalosUpgradeRollbackWithoutPreviousImageFailsClearly) {
+  Bootstrap();
+  input_.policy.strategy = "talos-upgrade";
+  input_.policy.rollback = true;
+  world_->nodes["w1"].returns_old = true;
+  for (auto& m : input_.machines) {
+    if (m.role == manifests::Role::kWorker) {
+      m.desired_version = kNew;
+      m.installer_image = m.installer_images[kNew];
+      m.installer_images.erase(kOld);
+    }
+  }
+  auto r = RunUntil([&](const RolloutReport& r) {
+    return r.state == "halted" && r.steps.empty();
+  });
+  EXPECT_THAT(r.halted_reason,
+              HasSubstr("cannot roll back: the repo has no installer image for release " +
+                        std::string(kOld)));
+  EXPECT_EQ(world_->nodes["w1"].upgrades, 1);
 }
 
 // The state file round-trips; a corrupt one is an error naming the file.

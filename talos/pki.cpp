@@ -1,5 +1,7 @@
 #include "talos/pki.h"
 
+#include <arpa/inet.h>
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -9,6 +11,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <memory>
 
@@ -212,11 +216,25 @@ Result<std::string> MakeCertificate(EVP_PKEY* subject_key, X509* issuer, EVP_PKE
       return std::unexpected(r.error());
     }
   }
+  // Checked one by one: OpenSSL reads the list as config text, where a ','
+  // in a name would add names of its own.
   std::string alt_names;
   for (const auto& ip : options.ip_addresses) {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
+      return Fail(ErrorCode::kInvalid,
+                  "certificate IP address \"" + ip + "\": want an IPv4 or IPv6 address");
+    }
     alt_names += (alt_names.empty() ? "IP:" : ",IP:") + ip;
   }
   for (const auto& dns : options.dns_names) {
+    bool ok = !dns.empty() && std::all_of(dns.begin(), dns.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '.' || c == '*';
+    });
+    if (!ok) {
+      return Fail(ErrorCode::kInvalid, "certificate DNS name \"" + dns +
+                                           "\": want letters, digits, '-' and '.'");
+    }
     alt_names += (alt_names.empty() ? "DNS:" : ",DNS:") + dns;
   }
   if (!alt_names.empty()) {

@@ -111,7 +111,9 @@ TEST(WorkerPoolTest, SurplusThreadsEndWhenBatchesShrink) {
     pool.RunAll(std::move(narrow));
     std::this_thread::sleep_for(20ms);
   }
-  EXPECT_EQ(pool.Threads(), 2u);
+  // 2, or fewer if a stalled loop on a busy machine let those end too; the
+  // 8 of the first batch all staying alive is what would be wrong.
+  EXPECT_LE(pool.Threads(), 2u);
 }
 
 }  // namespace

@@ -128,8 +128,13 @@ TEST(Pki, IssuedCertificateCarriesIpAndDnsNames) {
   auto bad = IssueCertificate(*ca, s, clock);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().message,
-            "certificate subject alt names \"IP:10.0.4.300,DNS:cp-1\": want IP addresses and DNS "
-            "names");
+            "certificate IP address \"10.0.4.300\": want an IPv4 or IPv6 address");
+  s.ip_addresses = {"10.0.4.101"};
+  s.dns_names = {"cp-1,DNS:evil.example"};
+  auto smuggled = IssueCertificate(*ca, s, clock);
+  ASSERT_FALSE(smuggled.has_value());
+  EXPECT_EQ(smuggled.error().message,
+            "certificate DNS name \"cp-1,DNS:evil.example\": want letters, digits, '-' and '.'");
 }
 
 // Unparseable PEM is an error naming the field, not echoing the input.

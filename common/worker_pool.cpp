@@ -74,7 +74,8 @@ void WorkerPool::Work(Worker* self) {
         finished_.notify_all();
       }
     }
-    bool woke = self->wake.wait_for(lock, idle_exit_, [&] { return stop_ || self->task != nullptr; });
+    bool woke =
+        self->wake.wait_for(lock, idle_exit_, [&] { return stop_ || self->task != nullptr; });
     if (stop_ || !woke) {
       // Stopping, or idle too long: leave the idle stack and end.
       idle_.erase(std::remove(idle_.begin(), idle_.end(), self), idle_.end());

@@ -4,6 +4,7 @@
 
 #include "bootserver/store.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "controller/backoff.h"
 #include "controller/plan_file.h"
 #include "talos/age_secrets.h"
@@ -12,7 +13,6 @@
 #include "manifests/repo_dir.h"
 #include "manifests/secrets_base_configs.h"
 #include "talos/config_validate.h"
-#include "common/thread_name.h"
 
 namespace ironboot::controller {
 namespace fs = std::filesystem;

@@ -6,8 +6,8 @@
 #include <functional>
 
 #include "common/log.h"
-#include "reconcilers/maintenance_window.h"
 #include "common/thread_name.h"
+#include "reconcilers/maintenance_window.h"
 
 namespace ironboot::controller {
 
@@ -175,7 +175,8 @@ void UpgradeLoop::Poll(const std::vector<reconcilers::RolloutMachine>& machines,
                        const reconcilers::ObservedMachines& before) {
   TimePoint now = clock_->Now();
   std::vector<std::string> no_address;
-  auto jobs = DuePolls(machines, before, stepping_, last_poll_, now, last_pass_, options_, &no_address);
+  auto jobs =
+      DuePolls(machines, before, stepping_, last_poll_, now, last_pass_, options_, &no_address);
   last_pass_ = now;
   for (const auto& name : no_address) {
     reconcilers::ApiObservation obs;
@@ -261,10 +262,9 @@ void UpgradeLoop::PassOnce() {
         rm.installer_images[release.version.text] = release.installer_image;
       }
     }
-    if (auto v = manifests::ParseTalosVersion(rm.desired_version)) {
-      if (const auto* release = desired.state->FindRelease(*v, m.arch)) {
-        rm.installer_image = release->installer_image;
-      }
+    if (auto image = rm.installer_images.find(rm.desired_version);
+        image != rm.installer_images.end()) {
+      rm.installer_image = image->second;
     }
     input.machines.push_back(std::move(rm));
   }

@@ -39,6 +39,12 @@ const ObservedMachine* Find(const ObservedMachines& observed, const std::string&
   return it == observed.end() ? nullptr : &it->second;
 }
 
+// A gate's answer for a machine whose Talos API does not answer, with the
+// last poll's error.
+std::string NotAnswering(const ObservedMachine* o) {
+  return "Talos API not answering" + (o && o->api ? ": " + o->api->error : std::string());
+}
+
 std::string TargetSignature(const RolloutInput& input) {
   std::string sig;
   for (const auto& m : input.machines) {
@@ -318,7 +324,7 @@ std::string Sequencer::CheckGate(const std::string& gate, const RolloutStep& ste
     // it reboots: until the API has been seen down and back, nothing moved.
     TimePoint acked{std::chrono::milliseconds(step.reboot_acked_ms)};
     if (o == nullptr || !o->ApiUp()) {
-      return "Talos API not answering" + (o && o->api ? ": " + o->api->error : std::string());
+      return NotAnswering(o);
     }
     if (o->last_down && *o->last_down > acked) {
       return "";
@@ -332,7 +338,7 @@ std::string Sequencer::CheckGate(const std::string& gate, const RolloutStep& ste
   }
   if (gate == "version") {
     if (o == nullptr || !o->ApiUp()) {
-      return "Talos API not answering" + (o && o->api ? ": " + o->api->error : std::string());
+      return NotAnswering(o);
     }
     if (o->api->version != step.to_version) {
       return "Talos API reports " + o->api->version + ", want " + step.to_version;

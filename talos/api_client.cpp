@@ -426,7 +426,8 @@ Error TalosApiClient::Failure(const Call& call, int grpc_code, const std::string
     // closed socket to gRPC: ask the TLS layer what happened.
     auto probe_timeout =
         std::min<std::chrono::milliseconds>(call.deadline, std::chrono::seconds(2));
-    Logger("talos-api")->debug("probing TLS node={} call={} after: {}", call.target, call.name, grpc_message);
+    Logger("talos-api")
+        ->debug("probing TLS node={} call={} after: {}", call.target, call.name, grpc_message);
     if (auto refusal = DiagnoseTlsRefusal(call.target, credentials_, probe_timeout)) {
       error = call.Fail(ErrorCode::kUnauthorized, "TLS handshake failed: " + *refusal);
     }
@@ -450,7 +451,8 @@ Result<Response> TalosApiClient::Unary(const std::string& node, const char* name
   }
   Call call{*target, name, options_.deadline};
   auto deadline = std::chrono::system_clock::now() + options_.deadline;
-  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline, options_.redial_wait)));
+  auto stub = machine::MachineService::NewStub(
+      ChannelFor(*target, RedialUntil(deadline, options_.redial_wait)));
   grpc::ClientContext context;
   context.set_deadline(deadline);
   Response response;
@@ -635,7 +637,8 @@ Result<std::string> TalosApiClient::Kubeconfig(const std::string& node) {
   }
   Call call{*target, "Kubeconfig", options_.deadline};
   auto deadline = std::chrono::system_clock::now() + options_.deadline;
-  auto stub = machine::MachineService::NewStub(ChannelFor(*target, RedialUntil(deadline, options_.redial_wait)));
+  auto stub = machine::MachineService::NewStub(
+      ChannelFor(*target, RedialUntil(deadline, options_.redial_wait)));
   grpc::ClientContext context;
   context.set_deadline(deadline);
   auto reader = stub->Kubeconfig(&context, google::protobuf::Empty());

@@ -100,8 +100,8 @@ TEST(DuePolls, SteppingAndUnreadyMachinesAreNotBudgeted) {
     names.insert(j.machine);
   }
   EXPECT_EQ(names, (std::set<std::string>{"w0", "w1"}));  // w2: every other interval
-  auto later = DuePolls(f.machines, f.observed, stepping, f.last_poll, kT0 + 2s, kT0 + 1s, Options(),
-                        &none);
+  auto later =
+      DuePolls(f.machines, f.observed, stepping, f.last_poll, kT0 + 2s, kT0 + 1s, Options(), &none);
   names.clear();
   for (const auto& j : later) {
     names.insert(j.machine);
@@ -119,7 +119,8 @@ TEST(DuePolls, NewMachinesAndMachinesWithoutAddress) {
   dhcp.name = "dhcp-1";
   f.machines.push_back(dhcp);
   std::vector<std::string> no_address;
-  auto jobs = DuePolls(f.machines, f.observed, {}, f.last_poll, kT0 + 1s, kT0, Options(), &no_address);
+  auto jobs =
+      DuePolls(f.machines, f.observed, {}, f.last_poll, kT0 + 1s, kT0, Options(), &no_address);
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0].machine, "w0");
   EXPECT_EQ(jobs[0].node, "10.0.4.1");

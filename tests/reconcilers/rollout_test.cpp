@@ -289,6 +289,22 @@ class RolloutTest : public ::testing::Test {
     return report;
   }
 
+  // strategy talos-upgrade with rollback: the workers are moved to kNew
+  // (control planes stay), passes run until the rollout halted with no step
+  // in flight (a failed step and its rollback are over).
+  RolloutReport RollWorkersUntilHaltedUnderTalosUpgrade() {
+    Bootstrap();
+    input_.policy.strategy = "talos-upgrade";
+    input_.policy.rollback = true;
+    for (auto& m : input_.machines) {
+      if (m.role == manifests::Role::kWorker) {
+        m.desired_version = kNew;
+        m.installer_image = m.installer_images[kNew];
+      }
+    }
+    return RunUntil([&](const RolloutReport& r) { return r.state == "halted" && r.steps.empty(); });
+  }
+
   // Passes until `done` or `limit` passes; returns the last report.
   RolloutReport RunUntil(const std::function<bool(const RolloutReport&)>& done, int limit = 400) {
     RolloutReport r;
@@ -632,19 +648,8 @@ TEST_F(RolloutTest, TalosUpgradeStrategyCallsUpgrade) {
 // A rollback under talos-upgrade installs the previous release's image with
 // Upgrade: a Reboot would boot the failed release from the disk again.
 TEST_F(RolloutTest, TalosUpgradeRollbackInstallsThePreviousImage) {
-  Bootstrap();
-  input_.policy.strategy = "talos-upgrade";
-  input_.policy.rollback = true;
   world_->nodes["w1"].returns_old = true;  // the new install does not take
-  for (auto& m : input_.machines) {
-    if (m.role == manifests::Role::kWorker) {
-      m.desired_version = kNew;
-      m.installer_image = m.installer_images[kNew];
-    }
-  }
-  auto r = RunUntil([&](const RolloutReport& r) {
-    return r.state == "halted" && r.steps.empty();
-  });
+  auto r = RollWorkersUntilHaltedUnderTalosUpgrade();
   EXPECT_EQ(r.state, "halted");
   const auto& w1 = world_->nodes["w1"];
   EXPECT_EQ(w1.reboots, 0);
@@ -662,20 +667,9 @@ TEST_F(RolloutTest, TalosUpgradeRollbackInstallsThePreviousImage) {
 // talos-upgrade rollback is done only once the machine went down and came
 // back, not while it still runs the failed install.
 TEST_F(RolloutTest, TalosUpgradeRollbackWaitsForTheReboot) {
-  Bootstrap();
-  input_.policy.strategy = "talos-upgrade";
-  input_.policy.rollback = true;
   world_->nodes["w1"].returns_old = true;
   world_->nodes["w1"].upgrade_delay = 30s;
-  for (auto& m : input_.machines) {
-    if (m.role == manifests::Role::kWorker) {
-      m.desired_version = kNew;
-      m.installer_image = m.installer_images[kNew];
-    }
-  }
-  auto r = RunUntil([&](const RolloutReport& r) {
-    return r.state == "halted" && r.steps.empty();
-  });
+  auto r = RollWorkersUntilHaltedUnderTalosUpgrade();
   EXPECT_EQ(r.state, "halted");
   EXPECT_EQ(world_->nodes["w1"].upgrades, 2);
   EXPECT_EQ(world_->nodes["w1"].boots, 2);  // the step's reboot and the rollback's
@@ -685,20 +679,11 @@ TEST_F(RolloutTest, TalosUpgradeRollbackWaitsForTheReboot) {
 // A rollback under talos-upgrade whose previous release has no installer
 // image in the repo fails at once, saying so, instead of retrying Upgrade.
 TEST_F(RolloutTest, TalosUpgradeRollbackWithoutPreviousImageFailsClearly) {
-  Bootstrap();
-  input_.policy.strategy = "talos-upgrade";
-  input_.policy.rollback = true;
   world_->nodes["w1"].returns_old = true;
   for (auto& m : input_.machines) {
-    if (m.role == manifests::Role::kWorker) {
-      m.desired_version = kNew;
-      m.installer_image = m.installer_images[kNew];
-      m.installer_images.erase(kOld);
-    }
+    m.installer_images.erase(kOld);
   }
-  auto r = RunUntil([&](const RolloutReport& r) {
-    return r.state == "halted" && r.steps.empty();
-  });
+  auto r = RollWorkersUntilHaltedUnderTalosUpgrade();
   EXPECT_THAT(r.halted_reason,
               HasSubstr("cannot roll back: the repo has no installer image for release " +
                         std::string(kOld)));

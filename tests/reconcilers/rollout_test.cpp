@@ -676,6 +676,21 @@ TEST_F(RolloutTest, TalosUpgradeRollbackWaitsForTheReboot) {
   EXPECT_EQ(r.completed_steps, 1) << r.halted_reason;
 }
 
+// A node that accepts Upgrade and never reboots fails the rebooted gate at
+// its timeout, saying so (it still runs the old install).
+TEST_F(RolloutTest, TalosUpgradeWithoutRebootFailsTheRebootedGate) {
+  Bootstrap();
+  input_.policy.strategy = "talos-upgrade";
+  world_->nodes["cp1"].upgrade_delay = 24h;
+  SetDesired(kNew);
+  auto r = RunUntil([](const RolloutReport& r) { return r.state == "halted"; });
+  EXPECT_EQ(r.state, "halted");
+  EXPECT_THAT(r.halted_reason,
+              HasSubstr("gate rebooted not passed within 15m: has not gone down and come back "
+                        "since the Upgrade was accepted"));
+  EXPECT_EQ(world_->nodes["cp2"].upgrades, 0);
+}
+
 // A rollback under talos-upgrade whose previous release has no installer
 // image in the repo fails at once, saying so, instead of retrying Upgrade.
 TEST_F(RolloutTest, TalosUpgradeRollbackWithoutPreviousImageFailsClearly) {

@@ -2,6 +2,8 @@
 
 #include <sys/sendfile.h>
 
+#include <csignal>
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -503,6 +505,13 @@ Result<tcp::endpoint> ParseAddress(const std::string& address) {
 }  // namespace
 
 Result<uint16_t> HttpServer::Impl::Start() {
+  // sendfile(2) has no MSG_NOSIGNAL: a client that aborts a download would
+  // kill the process with SIGPIPE. Ignored process-wide unless the embedding
+  // program installed its own handler.
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    std::signal(SIGPIPE, SIG_IGN);
+  }
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
     auto ctx = LoadServerTlsContext(options_.tls_cert_file, options_.tls_key_file);
     if (!ctx) {

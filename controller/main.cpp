@@ -1,6 +1,7 @@
 // ironboot: a GitOps controller and boot server for bare-metal Talos clusters.
 // main() only dispatches to a subcommand.
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -47,6 +48,10 @@ void Usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that closes its socket mid-response (a PXE client power-cycled
+  // during an initramfs download) must cost an EPIPE on that connection, not
+  // the process: sendfile(2) cannot take MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     Usage(args.empty() ? stderr : stdout);

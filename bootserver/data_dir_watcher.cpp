@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 
+#include "common/internal_errors.h"
 #include "common/log.h"
 
 namespace ironboot::bootserver {
@@ -136,8 +137,10 @@ void DataDirWatcher::Run(int ifd) {
     if (changed && !stop_) {
       // Watch first, then load: a subdirectory created (or replaced) since
       // the last load is watched before it is read, so no write in it is missed.
-      AddWatches(ifd, data_path_);
-      (void)Reload();
+      GuardInternal("store_watch", [&] {
+        AddWatches(ifd, data_path_);
+        (void)Reload();
+      });
     }
   }
   if (ifd >= 0) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/internal_errors.h"
 #include "common/thread_name.h"
 
 namespace ironboot {
@@ -66,7 +67,7 @@ void WorkerPool::Work(Worker* self) {
       auto task = std::move(self->task);
       self->task = nullptr;
       lock.unlock();
-      task();
+      GuardInternal("worker_pool", task);  // a throwing task must not end the thread
       task = nullptr;  // free what the task captured before reporting it done
       lock.lock();
       idle_.push_back(self);

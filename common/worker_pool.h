@@ -31,7 +31,9 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Runs every task, each on its own thread, and returns when all are done.
-  // Tasks must not throw. One RunAll at a time; not from inside a task.
+  // A task that throws is reported as an internal error (component
+  // worker_pool) and counts as finished. One RunAll at a time; not from inside
+  // a task.
   void RunAll(std::vector<std::function<void()>> tasks);
 
   // Threads alive now, busy or idle (for tests).

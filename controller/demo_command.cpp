@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "controller/commands.h"
 #include "controller/demo.h"
@@ -268,7 +269,7 @@ int DemoCommand(Args args) {
                      {"machines", plan->machines},
                      {"serve", plan->serve_args},
                      {"fleet", plan->fleet_args}};
-    if (auto w = WriteFileAtomically(dir / "commands.json", commands.dump(2) + "\n", {.mode = 0644}); !w) {
+    if (auto w = WriteFileAtomically(dir / "commands.json", JsonText(commands, 2) + "\n", {.mode = 0644}); !w) {
       std::fprintf(stderr, "ironboot demo: %s\n", w.error().message.c_str());
       return 1;
     }

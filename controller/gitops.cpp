@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "bootserver/store.h"
+#include "common/internal_errors.h"
 #include "common/log.h"
 #include "common/thread_name.h"
 #include "controller/backoff.h"
@@ -662,9 +663,12 @@ void GitOpsController::Run() {
       rerender_ = false;
       triggered_ = false;
     }
-    auto result = ReconcileOnce();
+    // Last resort: a throw that escaped every adapter costs this pass (retried
+    // with backoff, counted, logged), never the process that boots the fleet.
+    bool ok = false;
+    GuardInternal("gitops", [&] { ok = ReconcileOnce().has_value(); });
     std::chrono::milliseconds delay = options_.interval;
-    if (!result || retry_assets_) {
+    if (!ok || retry_assets_) {
       delay = std::min(backoff.Failure(), options_.interval * 10);
       Logger("gitops")->info("next attempt in {} ms", delay.count());
     } else {

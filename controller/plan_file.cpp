@@ -1,6 +1,7 @@
 #include "controller/plan_file.h"
 
 #include "common/atomic_file.h"
+#include "common/json_text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -63,7 +64,7 @@ Result<void> SavePlan(const reconcilers::PublishedPlan& plan, const fs::path& fi
     assets[served] = path.string();
   }
   json doc = {{"format", kFormat}, {"revision", plan.revision}, {"plan", plan.plan}, {"assets", assets}};
-  return WriteFileAtomically(file, doc.dump());
+  return WriteFileAtomically(file, JsonText(doc));
 }
 
 Result<reconcilers::PublishedPlan> LoadPlan(const fs::path& file) {
@@ -77,7 +78,7 @@ Result<reconcilers::PublishedPlan> LoadPlan(const fs::path& file) {
   try {
     json doc = json::parse(ss.str());
     if (doc.at("format").get<int>() != kFormat) {
-      return Fail(ErrorCode::kInvalid, file.string() + ": unknown format " + doc.at("format").dump());
+      return Fail(ErrorCode::kInvalid, file.string() + ": unknown format " + JsonText(doc.at("format")));
     }
     doc.at("revision").get_to(out.revision);
     doc.at("plan").get_to(out.plan);

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <functional>
 
+#include "common/internal_errors.h"
 #include "common/log.h"
 #include "common/thread_name.h"
 #include "reconcilers/maintenance_window.h"
@@ -78,7 +79,7 @@ void UpgradeLoop::Start() {
   thread_ = std::thread([this] {
     SetThreadName("upgrade");
     while (true) {
-      PassOnce();
+      GuardInternal("upgrade", [this] { PassOnce(); });
       std::unique_lock lock(mu_);
       wake_.wait_for(lock, options_.interval, [&] { return stop_ || woken_; });
       if (stop_) {

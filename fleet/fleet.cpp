@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "common/json_text.h"
 #include "common/log.h"
 #include "fleet/boot_sequence.h"
 #include "fleet/node_cert.h"
@@ -626,7 +627,7 @@ Result<void> Fleet::Impl::Init() {
           StatusReply reply;
           std::string path = target.substr(0, target.find('?'));
           if (path == "/fleet" && (method == "GET" || method == "HEAD")) {
-            reply.body = ToJson(Record()).dump(2) + "\n";
+            reply.body = JsonText(ToJson(Record()), 2) + "\n";
             return reply;
           }
           if (path == "/fleet/faults" && method == "POST") {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
 #include "manifests/values.h"
 
 namespace ironboot::manifests {
@@ -59,7 +60,7 @@ std::expected<std::string, Diagnostic> StringField(const std::string& path, cons
   }
   if (!at->at(name).is_string()) {
     return std::unexpected(Diagnostic{Severity::kError, Position{path, 0, 0}, field,
-                                      "want a string, got " + at->at(name).dump()});
+                                      "want a string, got " + JsonText(at->at(name))});
   }
   return at->at(name).get<std::string>();
 }
@@ -95,7 +96,7 @@ std::expected<bootserver::Group, Diagnostic> ParseMatchboxGroup(const std::strin
     for (const auto& [k, v] : sel.items()) {
       if (!v.is_string()) {
         return std::unexpected(Diagnostic{Severity::kError, Position{path, 0, 0}, "selector." + k,
-                                          "want a string, got " + v.dump()});
+                                          "want a string, got " + JsonText(v)});
       }
       std::string value = v.get<std::string>();
       if (k == "mac") {
@@ -152,7 +153,7 @@ std::expected<bootserver::Profile, Diagnostic> ParseMatchboxProfile(const std::s
         if (!item.is_string()) {
           return std::unexpected(Diagnostic{Severity::kError, Position{path, 0, 0},
                                             std::string("boot.") + field,
-                                            "want a list of strings, got " + item.dump()});
+                                            "want a list of strings, got " + JsonText(item)});
         }
         out->push_back(item.get<std::string>());
       }
@@ -174,7 +175,7 @@ std::string GroupToJson(const bootserver::Group& group) {
   if (!group.metadata.empty()) {
     j["metadata"] = group.metadata;
   }
-  return j.dump(4) + "\n";
+  return JsonText(j, 4) + "\n";
 }
 
 std::string ProfileToJson(const bootserver::Profile& profile) {
@@ -191,7 +192,7 @@ std::string ProfileToJson(const bootserver::Profile& profile) {
   if (!profile.generic_id.empty()) {
     j["generic_id"] = profile.generic_id;
   }
-  return j.dump(4) + "\n";
+  return JsonText(j, 4) + "\n";
 }
 
 }  // namespace ironboot::manifests

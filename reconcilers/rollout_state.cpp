@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "common/json_text.h"
 
 namespace ironboot::reconcilers {
 namespace fs = std::filesystem;
@@ -64,7 +65,7 @@ Result<RolloutState> LoadRolloutState(const fs::path& path) {
     json j = json::parse(text.str());
     if (j.value("format", 0) != kFormat) {
       return Fail(ErrorCode::kInvalid, path.string() + ": unknown rollout state format " +
-                                           j.value("format", json()).dump() + " (want " +
+                                           JsonText(j.value("format", json())) + " (want " +
                                            std::to_string(kFormat) + ")");
     }
     RolloutState s;
@@ -117,7 +118,7 @@ Result<void> SaveRolloutState(const RolloutState& s, const fs::path& path) {
               {"decided_ms", s.bootstrap.decided_ms},
               {"done_ms", s.bootstrap.done_ms},
               {"found_running", s.bootstrap.found_running}}}};
-  return WriteFileAtomically(path, j.dump(2) + "\n");
+  return WriteFileAtomically(path, JsonText(j, 2) + "\n");
 }
 
 }  // namespace ironboot::reconcilers

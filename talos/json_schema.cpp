@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/json_text.h"
+
 namespace ironboot::talos {
 
 using nlohmann::json;
@@ -158,7 +160,7 @@ std::string Show(const json& v, bool quote) {
   if (v.is_object() || v.is_array() || !quote) {
     return TypeName(v);
   }
-  std::string text = v.dump();
+  std::string text = JsonText(v);
   if (text.size() > 66) {
     text = text.substr(0, 64) + "...\"";
   }
@@ -168,7 +170,7 @@ std::string Show(const json& v, bool quote) {
 // Schema constants (enum members, const) are the schema author's, not
 // secrets: shown in full but cut when long.
 std::string ShowSchemaValue(const json& v) {
-  std::string text = v.dump();
+  std::string text = JsonText(v);
   if (text.size() > 80) {
     text = text.substr(0, 77) + "...";
   }
@@ -807,20 +809,20 @@ class Validator {
     const double x = v.get<double>();
     auto shown = [&] { return Show(v, options_.quote_values); };
     if (n.minimum && x < n.minimum->get<double>() &&
-        fail("minimum", shown() + " is less than the minimum " + n.minimum->dump())) {
+        fail("minimum", shown() + " is less than the minimum " + JsonText(*n.minimum))) {
       return false;
     }
     if (n.maximum && x > n.maximum->get<double>() &&
-        fail("maximum", shown() + " is greater than the maximum " + n.maximum->dump())) {
+        fail("maximum", shown() + " is greater than the maximum " + JsonText(*n.maximum))) {
       return false;
     }
     if (n.exclusive_minimum && x <= n.exclusive_minimum->get<double>() &&
         fail("exclusiveMinimum",
-             shown() + " must be greater than " + n.exclusive_minimum->dump())) {
+             shown() + " must be greater than " + JsonText(*n.exclusive_minimum))) {
       return false;
     }
     if (n.exclusive_maximum && x >= n.exclusive_maximum->get<double>() &&
-        fail("exclusiveMaximum", shown() + " must be less than " + n.exclusive_maximum->dump())) {
+        fail("exclusiveMaximum", shown() + " must be less than " + JsonText(*n.exclusive_maximum))) {
       return false;
     }
     if (n.multiple_of) {
@@ -828,7 +830,7 @@ class Validator {
       bool multiple =
           std::isfinite(q) && std::fabs(q - std::round(q)) <= 1e-9 * std::max(1.0, std::fabs(q));
       if (!multiple &&
-          fail("multipleOf", shown() + " is not a multiple of " + json(*n.multiple_of).dump())) {
+          fail("multipleOf", shown() + " is not a multiple of " + JsonText(json(*n.multiple_of)))) {
         return false;
       }
     }

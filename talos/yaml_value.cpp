@@ -11,6 +11,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "common/json_text.h"
+
 namespace ironboot::talos {
 
 Value Value::String(std::string s) {
@@ -429,11 +431,11 @@ Value FromJson(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::number_integer:
     case nlohmann::ordered_json::value_t::number_unsigned:
       v.kind = ValueKind::kInt;
-      v.scalar = j.dump();
+      v.scalar = JsonText(j);
       break;
     case nlohmann::ordered_json::value_t::number_float:
       v.kind = ValueKind::kFloat;
-      v.scalar = j.dump();
+      v.scalar = JsonText(j);
       break;
     default:
       v.kind = ValueKind::kNull;

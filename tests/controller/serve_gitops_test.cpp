@@ -353,6 +353,31 @@ TEST_F(ServeGitOpsTest, StatusJson) {
   EXPECT_GT(Sample(Metrics(), "ironboot_manifest_errors", {}), 0);
 }
 
+// A commit with a file whose name is not UTF-8 and whose YAML is broken is
+// rejected with an error naming the file (invalid bytes shown as U+FFFD);
+// the process stays up (the GitOps thread died of nlohmann's type_error.316
+// and took the boot server with it), /status stays valid JSON, the good
+// revision keeps serving and no internal error was counted.
+TEST_F(ServeGitOpsTest, NonUtf8FileNameWithBrokenYamlIsRejectedNotFatal) {
+  auto server = StartServer();
+  ASSERT_TRUE(WaitFor([&] { return Ready(); })) << server->Output();
+  std::string bad = Commit({{"machines/bad\xff\xfe.yaml", "kind: Machine\nspec: [unclosed\n"}},
+                           "a file name that is not UTF-8");
+  const std::string body = kPushMain;
+  EXPECT_EQ(Hook({{"X-Gitlab-Event", "Push Hook"}, {"X-Gitlab-Token", kSecret}}, body).status, 202);
+  ASSERT_TRUE(WaitFor([&] { return !server->Running() || Status()["rejected"].is_object(); }))
+      << server->Output();
+  ASSERT_TRUE(server->Running()) << server->Output();
+  json status = Status();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["rejected"]["revision"], "main@sha1:" + bad);
+  ASSERT_FALSE(status["rejected"]["errors"].empty());
+  EXPECT_THAT(status["rejected"]["errors"].dump(), HasSubstr("machines/bad\ufffd\ufffd.yaml"));
+  EXPECT_EQ(status["served"]["revision"], "main@sha1:" + first_commit_);
+  EXPECT_THAT(Ipxe(), HasSubstr("/assets/talos/"));
+  EXPECT_EQ(Sample(Metrics(), "ironboot_internal_errors_total", {{"component", "gitops"}}), 0);
+}
+
 // After a restart with git down, the binary serves the last good plan from
 // its state dir (/readyz 200, /ipxe, /config and the kernel answer) before git
 // answers; when git is back a webhook brings the newest commit.

@@ -107,7 +107,18 @@ std::optional<std::chrono::system_clock::time_point> ParseHttpDate(std::string_v
   if (end == nullptr || *end != '\0') {
     return std::nullopt;
   }
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  // system_clock counts nanoseconds in 64 bits: years past 2262 (or before
+  // 1677) do not fit, and from_time_t would overflow. Such a date is as good
+  // as invalid (RFC 9110 13.1.3: ignore the header).
+  std::time_t t = timegm(&tm);
+  using Seconds = std::chrono::seconds;
+  const auto limit = std::chrono::duration_cast<Seconds>(
+                         std::chrono::system_clock::time_point::max().time_since_epoch())
+                         .count() - 1;
+  if (t > limit || t < -limit) {
+    return std::nullopt;
+  }
+  return std::chrono::system_clock::time_point(Seconds(t));
 }
 
 RangeResult ParseRange(std::string_view header, uint64_t size) {

@@ -175,6 +175,11 @@ TEST(HttpDateTest, FormatParseRoundTrip) {
   EXPECT_FALSE(ParseHttpDate("yesterday"));
   EXPECT_FALSE(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT and more"));
   EXPECT_FALSE(ParseHttpDate(""));
+  // Past year 2262 a date does not fit system_clock's nanoseconds: treated as
+  // invalid instead of overflowing (UBSan: signed overflow in from_time_t).
+  EXPECT_FALSE(ParseHttpDate("Fri, 01 Jan 2300 00:00:00 GMT"));
+  EXPECT_FALSE(ParseHttpDate("Mon, 01 Jan 9999 00:00:00 GMT"));
+  EXPECT_TRUE(ParseHttpDate("Fri, 01 Jan 2100 00:00:00 GMT"));
 }
 
 // Content types by extension; unknown ones are application/octet-stream.

@@ -1,6 +1,10 @@
 #include "bootserver/http_server.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <csignal>
 
@@ -19,8 +23,10 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <unordered_map>
 
 #include "bootserver/tls_context.h"
+#include "common/internal_errors.h"
 #include "common/log.h"
 #include "common/thread_name.h"
 
@@ -74,7 +80,48 @@ class SessionBase {
   virtual void Drain() = 0;
   virtual void ForceClose() = 0;
   std::list<std::weak_ptr<SessionBase>>::iterator registration;
+  std::string client;  // remote address: the per-client connection count's key
 };
+
+namespace {
+
+// A warning at most every 10 s; what was not logged in between is counted and
+// said with the next one. Thread-safe.
+class RateLimitedWarning {
+ public:
+  // Returns how many calls were suppressed since the last logged one, or -1
+  // when this call must stay silent.
+  long Take() {
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu_);
+    if (logged_once_ && now - last_ < std::chrono::seconds(10)) {
+      ++suppressed_;
+      return -1;
+    }
+    logged_once_ = true;
+    last_ = now;
+    return std::exchange(suppressed_, 0);
+  }
+
+ private:
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point last_;  // guarded by mu_
+  bool logged_once_ = false;                    // guarded by mu_
+  long suppressed_ = 0;                         // guarded by mu_
+};
+
+constexpr std::string_view kBusyReply =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 43\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    "503 too many connections, try again later\n\n";
+
+bool IsOutOfResources(const boost::system::error_code& ec) {
+  return ec == boost::asio::error::no_descriptors ||
+         ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == boost::asio::error::no_buffer_space || ec == boost::asio::error::no_memory;
+}
+
+}  // namespace
 
 class HttpServer::Impl {
  public:
@@ -88,7 +135,20 @@ class HttpServer::Impl {
   Result<uint16_t> Start();
   void Shutdown(std::chrono::milliseconds grace);
   void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  // Out of file descriptors: answers pending connections 503 through the
+  // reserve descriptor, then accepts again after a growing pause.
+  void ShedWithoutDescriptors(const beast::error_code& ec);
+  // Accepts again after a pause that doubles while accepting keeps failing
+  // (10 ms to 1 s; a successful accept resets it).
+  void AcceptAfterPause();
+  // Answers 503 without reading, best effort, and closes.
+  void Refuse(tcp::socket& socket, std::string_view why, const std::string& client);
 
+  // False when `client` already has max_connections_per_client connections.
+  // Only the acceptor's strand adds connections, so the answer holds until
+  // its Register.
+  bool ClientHasRoom(const std::string& client) const;
   void Register(const std::shared_ptr<SessionBase>& s);
   void Unregister(SessionBase* s);
   TlsContextPtr tls_context() const {
@@ -103,14 +163,24 @@ class HttpServer::Impl {
   std::list<std::weak_ptr<SessionBase>> sessions_;  // guarded by mu_
   bool stopped_ = false;                            // guarded by mu_
   TlsContextPtr tls_context_;  // guarded by mu_; null: plain HTTP
+  std::unordered_map<std::string, size_t> per_client_;  // open connections, guarded by mu_
   std::atomic<bool> draining_{false};
   std::atomic<size_t> active_{0};
+  // Set by Start (options_.max_connections lowered to the open-file limit).
+  size_t max_connections_ = 0;
+  // /dev/null held open so that, out of descriptors, one can be freed to
+  // accept a waiting connection and tell it 503. Used on the acceptor's strand.
+  int reserve_fd_ = -1;
+  std::chrono::milliseconds accept_pause_{0};  // on the acceptor's strand
+  RateLimitedWarning refuse_warning_;
+  RateLimitedWarning accept_warning_;
 
   // Constant after construction.
   const ServerOptions options_;
   const BootHandler* handler_;
   net::io_context ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer accept_timer_{acceptor_.get_executor()};
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::shared_ptr<spdlog::logger> log_ = Logger("http");
   std::vector<std::thread> threads_;
@@ -129,14 +199,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
  public:
   // `tls` must be non-null for TlsStream.
-  Session(tcp::socket&& socket, HttpServer::Impl* server, TlsContextPtr tls)
+  Session(tcp::socket&& socket, HttpServer::Impl* server, TlsContextPtr tls, std::string client)
       : tls_(std::move(tls)),
         stream_(MakeStream(std::move(socket), tls_.get())),
         send_timer_(stream_.get_executor()),
-        server_(server) {
-    beast::error_code ec;
-    auto ep = lowest().socket().remote_endpoint(ec);
-    client_ = ec ? "unknown" : ep.address().to_string();
+        server_(server),
+        client_(std::move(client)) {
+    this->client = client_;
   }
 
   ~Session() override { server_->Unregister(this); }
@@ -205,7 +274,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return;
     }
     idle_ = true;
-    lowest().expires_after(server_->options_.idle_timeout);
+    if (buffer_.capacity() > 16 * 1024) {
+      buffer_.shrink_to_fit();  // an idle connection keeps no large buffer
+    }
+    lowest().expires_after(requests_ == 0 ? server_->options_.first_byte_timeout
+                                          : server_->options_.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->idle_ = false;
@@ -218,13 +291,85 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                             });
   }
 
+  // The header first: what it announces decides whether a body is read at all
+  // (Beast 1.74 applies no limit to chunk extensions and trailers, so a
+  // chunked body is never parsed).
   void ReadRequest() {
+    ++requests_;
     parser_.emplace();
     parser_->header_limit(server_->options_.header_limit);
     parser_->body_limit(server_->options_.body_limit);
     lowest().expires_after(server_->options_.read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t n) {
+    if (ec) {
+      OnRead(ec, n);
+      return;
+    }
+    if (auto refusal = Refusal(parser_->get())) {
+      start_ = std::chrono::steady_clock::now();
+      const auto& msg = parser_->get();
+      keep_alive_ = false;  // the body, if any, is not read: the connection ends
+      method_ = std::string(msg.method_string());
+      target_ = LoggableTarget(msg.target());
+      head_ = false;
+      refusal->handler = "other";
+      Respond(std::move(*refusal), msg.version());
+      return;
+    }
+    body_unread_ = !parser_->is_done() && !MayCarryBody(parser_->get());
+    if (parser_->is_done() || body_unread_) {
+      // A body where none is taken (POST /ipxe, DELETE ...) is never read:
+      // the route answers (405) and the connection ends.
+      OnRead({}, 0);
+      return;
+    }
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  // What a request's header alone earns: a body only on POST to one of
+  // body_paths and only with Content-Length (RFC 9112 6.1: a server may
+  // answer 411 to chunked; a coding list it does not take is 400 and close),
+  // exactly one Host on HTTP/1.1 (RFC 9112 3.2). nullopt: go on.
+  std::optional<Reply> Refusal(const http::request_header<>& msg) const {
+    if (msg.count(http::field::transfer_encoding) > 0) {
+      auto te = msg[http::field::transfer_encoding];
+      if (msg.count(http::field::transfer_encoding) == 1 && beast::iequals(te, "chunked")) {
+        return TextReply(http::status::length_required,
+                         "411 length required: send the body with Content-Length, "
+                         "not Transfer-Encoding: chunked\n");
+      }
+      return TextReply(http::status::bad_request,
+                       "400 bad request: Transfer-Encoding is not accepted\n");
+    }
+    size_t hosts = msg.count(http::field::host);
+    if (hosts > 1 || (hosts == 0 && msg.version() >= 11)) {
+      return TextReply(http::status::bad_request,
+                       hosts == 0 ? "400 bad request: an HTTP/1.1 request needs a Host header\n"
+                                  : "400 bad request: more than one Host header\n");
+    }
+    bool safe = msg.method() == http::verb::get || msg.method() == http::verb::head;
+    if (safe && parser_->content_length().value_or(0) > 0) {
+      const auto& allowed = server_->options_.body_paths;
+      return TextReply(http::status::payload_too_large,
+                       "413 request body not accepted: only POST " +
+                           (allowed.empty() ? std::string("(none)") : allowed.front()) +
+                           " carries a body\n");
+    }
+    return std::nullopt;
+  }
+
+  // POST to one of body_paths: the only requests whose body is read.
+  bool MayCarryBody(const http::request_header<>& msg) const {
+    std::string_view target = msg.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    const auto& allowed = server_->options_.body_paths;
+    return msg.method() == http::verb::post &&
+           std::find(allowed.begin(), allowed.end(), path) != allowed.end();
   }
 
   void OnRead(beast::error_code ec, size_t) {
@@ -260,7 +405,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return;
     }
     const auto& msg = parser_->get();
-    keep_alive_ = msg.keep_alive();
+    keep_alive_ = msg.keep_alive() && !body_unread_;
     method_ = std::string(msg.method_string());
     target_ = LoggableTarget(msg.target());
     head_ = msg.method() == http::verb::head;
@@ -272,7 +417,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       Respond(std::move(r), msg.version());
       return;
     }
-    Respond(server_->handler_->Handle(req), msg.version());
+    Reply reply;
+    bool handled = GuardInternal("http", [&] { reply = server_->handler_->Handle(req); });
+    if (!handled) {
+      // A bug in a handler: this request gets 500, the server goes on.
+      reply = TextReply(http::status::internal_server_error,
+                        "500 internal error (logged by the server)\n");
+      reply.handler = "other";
+      keep_alive_ = false;
+    }
+    Respond(std::move(reply), msg.version());
   }
 
   void Respond(Reply reply, unsigned version) {
@@ -395,6 +549,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                         ec ? " error=\"" + ec.message() + "\"" : std::string());
     reply_ = Reply();
     serializer_.reset();
+    parser_.reset();  // an idle connection keeps no request (or its body)
     if (ec || !keep_alive_ || server_->draining_) {
       if (kTls && !ec) {
         ShutdownTls();
@@ -440,6 +595,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::string target_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   uint64_t body_bytes_ = 0;
+  uint64_t requests_ = 0;  // begun on this connection
+  bool body_unread_ = false;  // the request's body was left unread: close after it
   bool keep_alive_ = false;
   bool head_ = false;
   bool idle_ = false;
@@ -447,8 +604,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool timed_out_ = false;
 };
 
+bool HttpServer::Impl::ClientHasRoom(const std::string& client) const {
+  std::lock_guard lock(mu_);
+  auto it = per_client_.find(client);
+  return it == per_client_.end() || it->second < options_.max_connections_per_client;
+}
+
 void HttpServer::Impl::Register(const std::shared_ptr<SessionBase>& s) {
   std::lock_guard lock(mu_);
+  ++per_client_[s->client];
   sessions_.push_front(s);
   s->registration = sessions_.begin();
   active_.fetch_add(1);
@@ -457,12 +621,47 @@ void HttpServer::Impl::Register(const std::shared_ptr<SessionBase>& s) {
 void HttpServer::Impl::Unregister(SessionBase* s) {
   std::lock_guard lock(mu_);
   sessions_.erase(s->registration);
+  if (auto it = per_client_.find(s->client); it != per_client_.end() && --it->second == 0) {
+    per_client_.erase(it);
+  }
   if (active_.fetch_sub(1) == 1) {
     drained_.notify_all();
   }
 }
 
 namespace {
+
+// Raises the soft open-file limit to the hard one (as Go's runtime does for
+// Matchbox) and returns `wanted` lowered, with a warning, to what that limit
+// allows: two descriptors a connection (socket, file being sent), and a part
+// kept for everything else (git, TLS files, the Talos API, TFTP).
+size_t ConnectionsWithinFileLimit(size_t wanted, const std::string& address) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return wanted;
+  }
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      rl = raised;
+    }
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) {
+    return wanted;
+  }
+  size_t files = static_cast<size_t>(rl.rlim_cur);
+  size_t kept = std::min<size_t>(files / 2, 256);
+  size_t allowed = std::max<size_t>(1, (files - kept) / 2);
+  if (wanted > allowed) {
+    Logger("http")->warn(
+        "listener {}: -max-connections {} lowered to {}: the open-file limit is {} (raise "
+        "LimitNOFILE= in the unit, or ulimit -n)",
+        address, wanted, allowed, files);
+    return allowed;
+  }
+  return wanted;
+}
 
 // "host:port", "[v6]:port", ":port" (all interfaces), as Go's net.Listen takes.
 Result<tcp::endpoint> ParseAddress(const std::string& address) {
@@ -540,44 +739,119 @@ Result<uint16_t> HttpServer::Impl::Start() {
                 "cannot listen on " + options_.address + ": " + ec.message());
   }
   uint16_t port = acceptor_.local_endpoint().port();
+  max_connections_ = ConnectionsWithinFileLimit(options_.max_connections, options_.address);
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   Accept();
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     threads_.emplace_back([this] {
       SetThreadName("http");
-      ioc_.run();
+      // A throw out of a completion handler costs that connection, not the
+      // thread: run() is entered again.
+      while (!GuardInternal("http", [this] { ioc_.run(); })) {
+      }
     });
   }
   return port;
 }
 
 void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec) {
-      if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
-        return;
-      }
-      log_->warn("accept failed: {}", ec.message());
-    } else if (active_.load() >= options_.max_connections) {
-      // Over the cap: answer 503 without reading, best effort, and close.
-      static constexpr std::string_view kBusy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-          "Content-Length: 43\r\nConnection: close\r\n\r\n503 too many connections, try again later\n\n";
-      beast::error_code ignored;
-      socket.non_blocking(true, ignored);
-      socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ignored);
-      socket.close(ignored);
-      log_->warn("connection refused: {} connections open (limit {})", active_.load(),
-                 options_.max_connections);
-    } else if (auto tls = tls_context()) {
-      auto session = std::make_shared<Session<TlsStream>>(std::move(socket), this, std::move(tls));
-      Register(session);
-      session->Run();
-    } else {
-      auto session = std::make_shared<Session<PlainStream>>(std::move(socket), this, nullptr);
-      Register(session);
-      session->Run();
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         [this](beast::error_code ec, tcp::socket socket) {
+                           OnAccept(ec, std::move(socket));
+                         });
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
+      return;
     }
-    if (!draining_) {
+    if (IsOutOfResources(ec)) {
+      ShedWithoutDescriptors(ec);
+      return;
+    }
+    if (long quiet = accept_warning_.Take(); quiet >= 0) {
+      log_->warn("accept failed: {} ({} more since the last warning)", ec.message(), quiet);
+    }
+    AcceptAfterPause();
+    return;
+  }
+  accept_pause_ = std::chrono::milliseconds(0);
+  beast::error_code ep_ec;
+  auto ep = socket.remote_endpoint(ep_ec);
+  std::string client = ep_ec ? "unknown" : ep.address().to_string();
+  if (active_.load() >= max_connections_) {
+    Refuse(socket, "connections open: " + std::to_string(active_.load()) + " (limit " +
+                       std::to_string(max_connections_) + ")",
+           client);
+  } else if (!ClientHasRoom(client)) {
+    Refuse(socket, "this client already has " +
+                       std::to_string(options_.max_connections_per_client) +
+                       " connections open (-max-connections-per-client)",
+           client);
+  } else if (auto tls = tls_context()) {
+    auto session =
+        std::make_shared<Session<TlsStream>>(std::move(socket), this, std::move(tls), client);
+    Register(session);
+    session->Run();
+  } else {
+    auto session = std::make_shared<Session<PlainStream>>(std::move(socket), this, nullptr, client);
+    Register(session);
+    session->Run();
+  }
+  if (!draining_) {
+    Accept();
+  }
+}
+
+void HttpServer::Impl::Refuse(tcp::socket& socket, std::string_view why, const std::string& client) {
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(net::buffer(kBusyReply.data(), kBusyReply.size()), ignored);
+  socket.close(ignored);
+  if (long quiet = refuse_warning_.Take(); quiet >= 0) {
+    log_->warn("client={} connection refused with 503: {} ({} more refused since the last "
+               "warning)",
+               client, why, quiet);
+  }
+}
+
+void HttpServer::Impl::ShedWithoutDescriptors(const beast::error_code& ec) {
+  // accept(2) fails while the connection stays queued, so accepting again at
+  // once spins; and a queued client would wait in silence. Free the reserve
+  // descriptor, take the waiting connections one by one and tell them 503.
+  int shed = 0;
+  while (shed < 64 && reserve_fd_ >= 0) {
+    ::close(reserve_fd_);
+    int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      (void)!::send(fd, kBusyReply.data(), kBusyReply.size(), MSG_NOSIGNAL);
+      ::close(fd);
+      ++shed;
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      break;
+    }
+  }
+  AcceptAfterPause();
+  if (long quiet = accept_warning_.Take(); quiet >= 0) {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    log_->warn("cannot accept connections: {} (open-file limit {}, {} connections open); "
+               "answered {} waiting connection(s) 503; accepting again in {} ms ({} more "
+               "since the last warning)",
+               ec.message(), static_cast<unsigned long long>(rl.rlim_cur), active_.load(), shed,
+               accept_pause_.count(), quiet);
+  }
+}
+
+void HttpServer::Impl::AcceptAfterPause() {
+  accept_pause_ = std::clamp(accept_pause_ * 2, std::chrono::milliseconds(10),
+                             std::chrono::milliseconds(1000));
+  accept_timer_.expires_after(accept_pause_);
+  accept_timer_.async_wait([this](beast::error_code tec) {
+    if (!tec && !draining_ && acceptor_.is_open()) {
       Accept();
     }
   });
@@ -595,6 +869,7 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds grace) {
   net::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_timer_.cancel();
   });
   std::vector<std::shared_ptr<SessionBase>> live;
   {
@@ -641,6 +916,10 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds grace) {
   // port is released (no thread touches the acceptor any more).
   beast::error_code ec;
   acceptor_.close(ec);
+  if (reserve_fd_ >= 0) {
+    ::close(reserve_fd_);
+    reserve_fd_ = -1;
+  }
 }
 
 HttpServer::HttpServer(ServerOptions options, const BootHandler* handler)

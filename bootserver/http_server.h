@@ -22,8 +22,15 @@ namespace ironboot::bootserver {
 struct ServerOptions {
   std::string address = "127.0.0.1:8080";  // host:port; port 0 picks a free port
   int threads = 2;
-  size_t max_connections = 4096;  // beyond it: 503 and close
-  // A keep-alive connection waiting for the first byte of a request.
+  // Beyond it: 503 and close. Start() lowers it to what the process's open
+  // file limit allows (two descriptors a connection: socket and file).
+  size_t max_connections = 4096;
+  // Connections open at once from one client address; beyond it that address
+  // gets 503 and close, so one host cannot take every slot.
+  size_t max_connections_per_client = 64;
+  // A new connection waiting for the first byte of its first request.
+  std::chrono::milliseconds first_byte_timeout{10000};
+  // A keep-alive connection waiting for the first byte of its next request.
   std::chrono::milliseconds idle_timeout{60000};
   // From the first byte of a request to its end (a client that stops sending
   // mid-request is cut off after this).
@@ -31,7 +38,12 @@ struct ServerOptions {
   // A response write (or one sendfile step) making no progress for this long.
   std::chrono::milliseconds write_timeout{60000};
   uint32_t header_limit = 8192;     // bytes; larger -> 431
-  uint64_t body_limit = 1u << 20;   // bytes; larger -> 413 (only webhooks carry bodies)
+  uint64_t body_limit = 1u << 20;   // bytes; larger -> 413
+  // The only paths whose POST may carry a body, and then only with
+  // Content-Length: any other request with a body gets 413, any
+  // Transfer-Encoding 411 (chunked) or 400 (anything else), and the
+  // connection is closed without reading the body.
+  std::vector<std::string> body_paths{"/hooks/git"};
   // HTTPS: when both are set the listener speaks TLS only, with this PEM
   // certificate chain and private key (see tls_context.h; ReloadTls re-reads
   // them). Requests carry HttpRequest::tls = true. Replies that stream a file
@@ -50,7 +62,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds, listens and starts the worker threads. kInvalid for a bad address,
+  // Binds, listens and starts the worker threads. Ignores SIGPIPE (unless a
+  // handler is installed) and raises the soft open-file limit to the hard one,
+  // as Go's runtime does for Matchbox. kInvalid for a bad address,
   // kUnavailable when the port cannot be bound (the message names the address);
   // for TLS, the errors of LoadServerTlsContext (naming the file) first.
   Result<void> Start();

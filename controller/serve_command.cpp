@@ -18,6 +18,8 @@
 #include "bootserver/metrics.h"
 #include "bootserver/store_holder.h"
 #include "bootserver/tftp_server.h"
+#include "common/internal_errors.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "controller/commands.h"
 #include "controller/flags.h"
@@ -53,8 +55,16 @@ void DeclareFlags(FlagSet& flags) {
   flags.String("assets-path", "", "path to static assets; \"\" disables /assets/ (default <data-path>/assets)",
                {"MATCHBOX_ASSETS_PATH"});
   flags.String("log-level", "info", "log level: debug, info, warn, error", {"MATCHBOX_LOG_LEVEL"});
-  flags.String("max-connections", "4096", "concurrent HTTP connections; more get 503",
+  flags.String("max-connections", "4096",
+               "concurrent HTTP connections; more get 503 (lowered to what the open-file limit "
+               "allows)",
                {"IRONBOOT_MAX_CONNECTIONS"});
+  flags.String("max-connections-per-client", "64",
+               "concurrent HTTP connections from one client address; more get 503",
+               {"IRONBOOT_MAX_CONNECTIONS_PER_CLIENT"});
+  flags.String("first-byte-timeout", "10s",
+               "time a new connection gets to send the first byte of its request",
+               {"IRONBOOT_FIRST_BYTE_TIMEOUT"});
   flags.String("read-timeout", "10s", "time allowed to send a whole request", {"IRONBOOT_READ_TIMEOUT"});
   flags.String("idle-timeout", "60s", "keep-alive connection idle limit", {"IRONBOOT_IDLE_TIMEOUT"});
   flags.String("shutdown-grace", "10s", "on SIGTERM/SIGINT, time in-flight requests get to finish",
@@ -205,11 +215,16 @@ int ServeCommand(Args args) {
   auto idle_timeout = ParseDuration("idle-timeout", flags.Get("idle-timeout"));
   auto grace = ParseDuration("shutdown-grace", flags.Get("shutdown-grace"));
   auto max_conn = ParseCount("max-connections", flags.Get("max-connections"), 1, 1000000);
+  auto per_client = ParseCount("max-connections-per-client",
+                               flags.Get("max-connections-per-client"), 1, 1000000);
+  auto first_byte = ParseDuration("first-byte-timeout", flags.Get("first-byte-timeout"));
   auto threads = ParseCount("threads", flags.Get("threads"), 1, 256);
   for (const Error* e : {read_timeout ? nullptr : &read_timeout.error(),
                          idle_timeout ? nullptr : &idle_timeout.error(),
                          grace ? nullptr : &grace.error(), max_conn ? nullptr : &max_conn.error(),
-                         threads ? nullptr : &threads.error()}) {
+                         threads ? nullptr : &threads.error(),
+                         per_client ? nullptr : &per_client.error(),
+                         first_byte ? nullptr : &first_byte.error()}) {
     if (e != nullptr) {
       return Die(*e);
     }
@@ -217,6 +232,8 @@ int ServeCommand(Args args) {
   server_options.read_timeout = *read_timeout;
   server_options.idle_timeout = *idle_timeout;
   server_options.max_connections = static_cast<size_t>(*max_conn);
+  server_options.max_connections_per_client = static_cast<size_t>(*per_client);
+  server_options.first_byte_timeout = *first_byte;
   server_options.threads = static_cast<int>(*threads);
 
   const bool gitops = !flags.Get("repo").empty();
@@ -277,6 +294,7 @@ int ServeCommand(Args args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto registry = std::make_shared<prometheus::Registry>();
+  ExportInternalErrors(registry);
   auto clock = std::make_shared<SystemClock>();
 
   // The Talos API client of the upgrade reconciler (GitOps mode).
@@ -459,7 +477,7 @@ int ServeCommand(Args args) {
                          status["fleet"] = u->Status();
                        }
                        return bootserver::TextReply(bootserver::http::status::ok,
-                                                    status.dump(2) + "\n", "application/json");
+                                                    JsonText(status, 2) + "\n", "application/json");
                      });
     std::string followed_ref = flags.Get("ref");
     handler.AddRoute(

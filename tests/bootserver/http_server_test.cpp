@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 
 #include "bootserver/data_dir_watcher.h"
 #include "bootserver/render.h"
+#include "tests/testutil/raw_conn.h"
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::bootserver {
@@ -32,6 +34,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testutil::HttpGet;
 using testutil::HttpResponse;
+using testutil::RawConn;
 using testutil::TempDir;
 using testutil::WaitFor;
 using testutil::WriteFile;
@@ -48,91 +51,6 @@ std::string Pattern(size_t n) {
   }
   return s;
 }
-
-// A raw TCP client for what an HTTP library will not do on purpose.
-class RawConn {
- public:
-  explicit RawConn(int port, int rcvbuf = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (rcvbuf > 0) {
-      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    }
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
-  ~RawConn() { Close(); }
-  RawConn(const RawConn&) = delete;
-  RawConn& operator=(const RawConn&) = delete;
-
-  bool connected() const { return connected_; }
-  void Close() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  bool Send(std::string_view s) {
-    while (!s.empty()) {
-      ssize_t n = ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
-      if (n <= 0) {
-        return false;
-      }
-      s.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // Reads at most `max` bytes that arrive within `timeout`; "" and closed_ set on EOF/reset.
-  std::string ReadSome(size_t max, std::chrono::milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) {
-      return "";
-    }
-    std::string buf(max, '\0');
-    ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-    if (n <= 0) {
-      closed_ = true;
-      return "";
-    }
-    buf.resize(static_cast<size_t>(n));
-    return buf;
-  }
-  // Reads until the server closes the connection or `timeout` passes.
-  std::string ReadUntilClose(std::chrono::milliseconds timeout) {
-    std::string out;
-    auto deadline = Clock::now() + timeout;
-    while (!closed_ && Clock::now() < deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      out += ReadSome(1 << 16, std::max(left, 1ms));
-    }
-    return out;
-  }
-  // Reads one response with a Content-Length body (keep-alive).
-  std::string ReadResponse(std::chrono::milliseconds timeout) {
-    std::string out;
-    auto deadline = Clock::now() + timeout;
-    while (!closed_ && Clock::now() < deadline) {
-      size_t end = out.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        size_t cl = out.find("Content-Length: ");
-        size_t len = cl == std::string::npos ? 0 : std::stoul(out.substr(cl + 16));
-        if (out.size() >= end + 4 + len) {
-          return out;
-        }
-      }
-      out += ReadSome(1 << 16, 50ms);
-    }
-    return out;
-  }
-  bool closed() const { return closed_; }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-};
 
 // One sample from a Prometheus text exposition; -1 when absent.
 double Sample(const std::string& text, const std::string& name,
@@ -633,10 +551,197 @@ TEST_F(HttpServerTest, MalformedRequestAndBodyLimit) {
   StartServer(ServerOptions{.body_limit = 1000});
   std::string bad = Raw(port_, "NOT HTTP AT ALL\r\n\r\n");
   EXPECT_EQ(bad.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << bad;
-  std::string big = Raw(port_, "POST /ipxe HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
+  std::string big = Raw(port_, "POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
                                    std::string(5000, 'x'));
   EXPECT_EQ(big.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0), 0u) << big;
   EXPECT_NE(big.find("limit 1000 bytes"), std::string::npos) << big;
+}
+
+// A body is read only on POST /hooks/git. A GET or HEAD announcing one gets
+// 413 naming that route; other methods get their route's answer (405/404) with
+// the body left unread and the connection closed.
+TEST_F(HttpServerTest, BodyOnlyOnWebhookPost) {
+  StartServer();
+  std::string get = Raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" +
+                                   std::string(100, 'x'));
+  EXPECT_EQ(get.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0), 0u) << get;
+  EXPECT_NE(get.find("only POST /hooks/git carries a body"), std::string::npos) << get;
+  for (std::string method : {"POST /ipxe", "PUT /hooks/git", "DELETE /"}) {
+    // Keep-alive asked for, and a second request behind the body: neither is
+    // read, the connection ends after the first answer.
+    std::string r = Raw(port_, method + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" +
+                                   std::string(100, 'x') + "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // 405, or 404 where the route does not exist (no /hooks/git in Matchbox mode).
+    EXPECT_TRUE(r.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0) == 0 ||
+                r.rfind("HTTP/1.1 404 Not Found\r\n", 0) == 0)
+        << method << r;
+    EXPECT_EQ(r.find("matchbox\n"), std::string::npos) << method << r;
+  }
+  // Content-Length: 0 is no body: served as usual.
+  std::string empty = Raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(empty.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << empty;
+}
+
+// Transfer-Encoding is refused from the header alone (Beast 1.74 puts no limit
+// on chunk extensions or trailers): chunked gets 411, any other coding list
+// 400 (RFC 9112), on every route, and the connection is closed with the body
+// unread.
+TEST_F(HttpServerTest, TransferEncodingRefusedBeforeTheBody) {
+  StartServer();
+  struct Case {
+    std::string headers;
+    std::string status;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"POST /hooks/git HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n",
+            "HTTP/1.1 411 Length Required\r\n", "send the body with Content-Length"},
+           {"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n",
+            "HTTP/1.1 411 Length Required\r\n", "send the body with Content-Length"},
+           // Beast may refuse these itself ("bad transfer encoding"): 400 either way.
+           {"POST /hooks/git HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n",
+            "HTTP/1.1 400 Bad Request\r\n", "400 bad request"},
+           {"POST /hooks/git HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n",
+            "HTTP/1.1 400 Bad Request\r\n", "400 bad request"},
+       }) {
+    RawConn conn(port_);
+    // A chunk whose extension alone is 1 MiB: never parsed.
+    conn.Send(c.headers + "\r\n");
+    std::string r = conn.ReadSome(4096, 5s);
+    EXPECT_EQ(r.rfind(c.status, 0), 0u) << c.headers << r;
+    EXPECT_NE(r.find(c.says), std::string::npos) << r;
+    conn.Send("1;" + std::string(1 << 20, 'e') + "\r\nx\r\n0\r\n\r\n");
+    conn.ReadUntilClose(5s);
+    EXPECT_TRUE(conn.closed()) << c.headers;
+  }
+}
+
+// HTTP/1.1 needs exactly one Host header (RFC 9112 3.2): none or two get 400;
+// HTTP/1.0 may leave it out.
+TEST_F(HttpServerTest, HostHeaderRules) {
+  StartServer();
+  std::string none = Raw(port_, "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(none.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << none;
+  EXPECT_NE(none.find("needs a Host header"), std::string::npos) << none;
+  std::string two = Raw(port_, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(two.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << two;
+  EXPECT_NE(two.find("more than one Host header"), std::string::npos) << two;
+  std::string old = Raw(port_, "GET / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << old;
+}
+
+// A connection that never sends a byte is closed after first_byte_timeout,
+// not after the (longer) keep-alive idle timeout.
+TEST_F(HttpServerTest, SilentConnectionClosedAfterFirstByteTimeout) {
+  StartServer(ServerOptions{.first_byte_timeout = 300ms, .idle_timeout = 60000ms});
+  RawConn silent(port_);
+  ASSERT_TRUE(silent.connected());
+  auto start = Clock::now();
+  silent.ReadUntilClose(10s);
+  EXPECT_TRUE(silent.closed());
+  EXPECT_LT(Clock::now() - start, 5s);
+  EXPECT_TRUE(WaitFor([&] { return server_->active_connections() == 0; }, 2s));
+}
+
+// One client address cannot take every slot: past max_connections_per_client
+// it gets 503, while another address is still served.
+TEST_F(HttpServerTest, PerClientConnectionCap) {
+  StartServer(ServerOptions{.max_connections = 100, .max_connections_per_client = 3});
+  std::vector<std::unique_ptr<RawConn>> hog;
+  for (int i = 0; i < 3; ++i) {
+    hog.push_back(std::make_unique<RawConn>(port_, 0, "127.0.0.2"));
+    ASSERT_TRUE(hog.back()->connected());
+  }
+  ASSERT_TRUE(WaitFor([&] { return server_->active_connections() == 3; }, 5s));
+  RawConn fourth(port_, 0, "127.0.0.2");
+  std::string raw = fourth.ReadUntilClose(5s);
+  EXPECT_EQ(raw.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << raw;
+  RawConn other(port_, 0, "127.0.0.3");
+  other.Send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string ok = other.ReadUntilClose(5s);
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << ok;
+  hog.pop_back();  // a slot of 127.0.0.2 frees up
+  ASSERT_TRUE(WaitFor([&] { return server_->active_connections() == 2; }, 5s));
+  RawConn again(port_, 0, "127.0.0.2");
+  again.Send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string back = again.ReadUntilClose(5s);
+  EXPECT_EQ(back.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << back;
+}
+
+// Out of file descriptors (EMFILE), waiting clients get 503 instead of
+// hanging, the accept loop backs off instead of spinning at 100 % CPU, and
+// serving resumes once descriptors are free again.
+TEST_F(HttpServerTest, OutOfDescriptorsAnswers503WithoutSpinning) {
+  StartServer();
+  ASSERT_EQ(HttpGet(port_, "/").status, 200);
+  ASSERT_TRUE(WaitFor([&] { return server_->active_connections() == 0; }, 5s));
+  constexpr int kClients = 8;
+  std::vector<int> sockets;
+  for (int i = 0; i < kClients; ++i) {
+    sockets.push_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  }
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int highest = 0;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    highest = std::max(highest, std::stoi(entry.path().filename().string()));
+  }
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(highest) + 1;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::vector<int> fillers;  // every free descriptor below the limit taken
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) {
+    fillers.push_back(fd);
+  }
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  std::vector<std::string> answers;
+  for (int fd : sockets) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    constexpr std::string_view kRequest = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)!::send(fd, kRequest.data(), kRequest.size(), MSG_NOSIGNAL);
+  }
+  auto deadline = Clock::now() + 5s;
+  for (int fd : sockets) {
+    pollfd p{fd, POLLIN, 0};
+    std::string got;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (::poll(&p, 1, static_cast<int>(std::max(left, 1ms).count())) > 0) {
+      char buf[512];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      got.assign(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    }
+    answers.push_back(got);
+  }
+  std::this_thread::sleep_for(1s);  // the window in which the old loop spun
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  for (int fd : sockets) {
+    ::close(fd);
+  }
+  for (int fd : fillers) {
+    ::close(fd);
+  }
+  // Every client hears back: 503 from the reserve descriptor, or 200 when a
+  // descriptor happened to be free; at least one took the EMFILE path.
+  int refused = 0;
+  for (const auto& got : answers) {
+    bool busy = got.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0;
+    refused += busy ? 1 : 0;
+    EXPECT_TRUE(busy || got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0) << got;
+  }
+  EXPECT_GE(refused, 1);
+  auto cpu = [](const rusage& r) {
+    return std::chrono::seconds(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           std::chrono::microseconds(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+  };
+  EXPECT_LT(cpu(after) - cpu(before), 500ms) << "the accept loop spun while out of descriptors";
+  EXPECT_TRUE(WaitFor([&] { return HttpGet(port_, "/").status == 200; }, 5s));
 }
 
 // Shutdown closes idle keep-alive connections at once instead of waiting out the grace.

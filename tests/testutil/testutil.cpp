@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,6 +77,11 @@ int Spawn(const std::vector<std::string>& argv, const std::map<std::string, std:
   }
   if (pid == 0) {
     setpgid(0, 0);
+    // A child dies with its test, even one killed by a crash or a timeout.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) {
+      _exit(125);  // the test ended between fork and prctl
+    }
     if (cwd && chdir(cwd->c_str()) != 0) {
       _exit(126);
     }
@@ -238,6 +245,25 @@ std::string UniqueLoopbackNet() {
 HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
                          const std::map<std::string, std::string>& headers,
                          const std::string& body) {
+  return HttpRequestFrom("", port, method, target, headers, body);
+}
+
+HttpResponse HttpGetFrom(int port, const std::string& target, const std::string& source) {
+  return HttpRequestFrom(source, port, "GET", target);
+}
+
+void RaiseFileLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+HttpResponse HttpRequestFrom(const std::string& source, int port, const std::string& method,
+                             const std::string& target,
+                             const std::map<std::string, std::string>& headers,
+                             const std::string& body) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   using tcp = boost::asio::ip::tcp;
@@ -246,6 +272,10 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
     boost::asio::io_context ioc;
     beast::tcp_stream stream(ioc);
     stream.expires_after(std::chrono::seconds(30));
+    if (!source.empty()) {
+      stream.socket().open(tcp::v4());
+      stream.socket().bind(tcp::endpoint(boost::asio::ip::make_address(source), 0));
+    }
     stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
                                  static_cast<unsigned short>(port)));
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};

@@ -94,6 +94,18 @@ struct HttpResponse {
 HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
                          const std::map<std::string, std::string>& headers = {},
                          const std::string& body = "");
+// The same from a source address of the test's choosing (any 127.x.y.z), to
+// act as another host.
+HttpResponse HttpRequestFrom(const std::string& source, int port, const std::string& method,
+                             const std::string& target,
+                             const std::map<std::string, std::string>& headers = {},
+                             const std::string& body = "");
+HttpResponse HttpGetFrom(int port, const std::string& target, const std::string& source);
+
+// Raises this process's soft open-file limit to the hard one (tests that open
+// thousands of sockets).
+void RaiseFileLimit();
+
 inline HttpResponse HttpGet(int port, const std::string& target,
                             const std::map<std::string, std::string>& headers = {}) {
   return HttpRequest(port, "GET", target, headers);

@@ -361,6 +361,9 @@ Reply BootHandler::Readyz(const HttpRequest&) const {
       body += "  " + p.ToString() + "\n";
     }
   }
+  for (const auto& reason : options_.degraded) {
+    body += "degraded: " + reason + "\n";
+  }
   return TextReply(http::status::ok, std::move(body));
 }
 

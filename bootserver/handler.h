@@ -87,6 +87,10 @@ class BootHandler {
     // When set, the talos.config= URL in served iPXE and GRUB scripts points
     // here instead (RewriteConfigUrl), e.g. at the HTTPS listener.
     std::string config_url_base{};
+    // Parts of the server that are off while booting goes on, each with the
+    // reason (e.g. an unreadable rollout state): listed by /readyz, which
+    // stays 200 since machines still boot.
+    std::vector<std::string> degraded{};
   };
   using RouteFn = std::function<Reply(const HttpRequest&)>;
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "bootserver/data_dir_watcher.h"
@@ -295,6 +296,7 @@ int ServeCommand(Args args) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   ExportInternalErrors(registry);
+  std::string upgrade_off_reason;  // set when the upgrade reconciler cannot start
   auto clock = std::make_shared<SystemClock>();
 
   // The Talos API client of the upgrade reconciler (GitOps mode).
@@ -402,7 +404,13 @@ int ServeCommand(Args args) {
       upgrade = std::make_unique<UpgradeLoop>(upgrade_options, controller.get(), talos_client,
                                               &observed, registry, clock);
       if (auto loaded = upgrade->Load(); !loaded) {
-        return Die(Error{loaded.error().code, "serve: " + loaded.error().message});
+        // Booting must not depend on the rollout's bookkeeping: serve on
+        // without the reconciler, and say why everywhere an operator looks.
+        upgrade_off_reason = "the upgrade reconciler is off: " + loaded.error().message +
+                             " (booting goes on; no Reboot, Upgrade or Bootstrap is sent until "
+                             "the file is repaired or moved aside and serve restarted)";
+        log->error("{}", upgrade_off_reason);
+        upgrade.reset();
       }
     }
   } else {
@@ -467,14 +475,25 @@ int ServeCommand(Args args) {
       observed.OnRequest(req, reply, clock->Now());
     };
   }
+  auto& disabled = prometheus::BuildGauge()
+                       .Name("ironboot_reconciler_disabled")
+                       .Help("1 while a reconciler is off because it could not start (the reason is "
+                             "in the log, /status and /readyz); booting goes on")
+                       .Register(*registry);
+  disabled.Add({{"reconciler", "upgrade"}}).Set(upgrade_off_reason.empty() ? 0 : 1);
+  if (!upgrade_off_reason.empty()) {
+    handler_options.degraded.push_back(upgrade_off_reason);
+  }
   bootserver::BootHandler handler(handler_options, &holder, &metrics);
   if (controller) {
     GitOpsController* c = controller.get();
     handler.AddRoute("/status", "status", {bootserver::http::verb::get, bootserver::http::verb::head},
-                     [c, u = upgrade.get()](const bootserver::HttpRequest&) {
+                     [c, u = upgrade.get(), upgrade_off_reason](const bootserver::HttpRequest&) {
                        auto status = c->Status();
                        if (u != nullptr) {
                          status["fleet"] = u->Status();
+                       } else if (!upgrade_off_reason.empty()) {
+                         status["fleet"] = {{"disabled", upgrade_off_reason}};
                        }
                        return bootserver::TextReply(bootserver::http::status::ok,
                                                     JsonText(status, 2) + "\n", "application/json");

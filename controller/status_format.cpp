@@ -255,6 +255,10 @@ std::string FormatStatus(const nlohmann::json& status) {
     out += "fleet: no report yet: the upgrade reconciler has not finished its first pass\n";
     return out;
   }
+  if (const json& off = Field(fleet, "disabled"); off.is_string()) {
+    out += "fleet: " + off.get<std::string>() + "\n";
+    return out;
+  }
   Rollout(Field(fleet, "rollout"), out);
   Bootstrap(Field(fleet, "bootstrap"), out);
   const json& machines = Field(fleet, "machines");

@@ -328,3 +328,40 @@ TEST(RenderRevisionTest, UnchangedConfigsSkipValidation) {
 
 }  // namespace
 }  // namespace ironboot::controller
+
+namespace ironboot::controller {
+namespace {
+
+// (This fixture has the repo and bundle serve needs to run its upgrade
+// reconciler.) A corrupt rollout/state.json used to make serve exit, so
+// nothing booted: now serve boots machines, the reconciler is off, and the
+// reason naming the file is in the log, /status, `ironboot status`, /readyz
+// (still 200) and ironboot_reconciler_disabled{reconciler="upgrade"}.
+TEST_F(SecretsLeakTest, CorruptRolloutStateKeepsBootingWithTheReconcilerOff) {
+  const Bundle& bundle = TheBundle();
+  const fs::path state = tmp_.path() / "state";
+  WriteFile(state / "rollout" / "state.json", "{\"format\": 1, \"machines\": [trunc");
+  int port = testutil::FreePort();
+  Process server({kBinary, "serve", "--repo", "file://" + bare_.string(), "--ref", "main",
+                  "--secrets-file", bundle.file.string(), "--state-dir", state.string(), "-address",
+                  "127.0.0.1:" + std::to_string(port), "--interval", "1h"});
+  ASSERT_TRUE(
+      WaitFor([&] { return HttpGet(port, "/readyz").status == 200 || !server.Running(); }, 20s))
+      << server.Output();
+  ASSERT_TRUE(server.Running()) << server.Output();
+  EXPECT_EQ(HttpGet(port, std::string("/ipxe?mac=") + kCp1Mac).status, 200);
+  auto readyz = HttpGet(port, "/readyz");
+  EXPECT_THAT(readyz.body, HasSubstr("degraded: the upgrade reconciler is off: "));
+  EXPECT_THAT(readyz.body, HasSubstr("state.json"));
+  auto status = nlohmann::json::parse(HttpGet(port, "/status").body, nullptr, false);
+  ASSERT_TRUE(status.is_object());
+  EXPECT_THAT(status["fleet"]["disabled"].get<std::string>(), HasSubstr("state.json"));
+  auto shown = testutil::Run({kBinary, "status", "--server", "http://127.0.0.1:" + std::to_string(port)});
+  EXPECT_THAT(shown.output, HasSubstr("fleet: the upgrade reconciler is off: "));
+  EXPECT_THAT(HttpGet(port, "/metrics").body,
+              HasSubstr("ironboot_reconciler_disabled{reconciler=\"upgrade\"} 1"));
+  EXPECT_THAT(server.Output(), HasSubstr("the upgrade reconciler is off"));
+}
+
+}  // namespace
+}  // namespace ironboot::controller

@@ -4,7 +4,9 @@
 // Each Fetch() fetches the remote into a bare mirror under
 // <state_dir>/git/<hash of url> (explicit refspecs for branches and tags,
 // pruned), resolves the configured ref, and reads the tree at that commit
-// straight from the object database (no working tree) into a Snapshot.
+// straight from the object database (no working tree) into a Snapshot. The
+// URL fetched is exactly the configured one: git config `url.*.insteadOf`
+// rules are not applied (see MirrorRemote in git_source.cpp for why).
 //
 // Transports: local paths and file://, git://, http(s) (smart protocol), ssh.
 // Credentials are read from files at each fetch, never taken on a command line

@@ -174,7 +174,8 @@ std::vector<uint8_t> EncodeTftpError(TftpErrorCode code, std::string_view messag
   PutU16(out, static_cast<uint16_t>(TftpOpcode::kError));
   PutU16(out, static_cast<uint16_t>(code));
   // A NUL inside the message would end it early on the client: cut there.
-  PutString(out, message.substr(0, message.find('\0')));
+  message = message.substr(0, message.find('\0'));
+  PutString(out, message.substr(0, kTftpMaxErrorMessage));
   return out;
 }
 
@@ -191,14 +192,14 @@ std::vector<uint8_t> EncodeTftpOptionAck(const TftpOptionList& options) {
 TftpNegotiation NegotiateTftpOptions(const TftpOptionList& requested, const TftpLimits& limits,
                                      std::optional<uint64_t> transfer_size) {
   TftpNegotiation n;
-  auto already = [&n](std::string_view name) {
-    return std::any_of(n.acknowledged.begin(), n.acknowledged.end(),
-                       [&](const auto& o) { return o.first == name; });
-  };
+  std::vector<std::string_view> seen;
+  std::optional<size_t> window_entry;  // index in n.acknowledged, filled in last
+  uint64_t window_requested = 1;
   for (const auto& [name, value] : requested) {
-    if (already(name)) {
-      continue;  // a repeated option: the first one counts
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      continue;  // a repeated option: the first one counts, accepted or not
     }
+    seen.push_back(name);
     auto number = ParseNumber(value);
     if (name == "blksize") {
       if (number && *number >= kTftpMinBlockSize) {
@@ -208,7 +209,8 @@ TftpNegotiation NegotiateTftpOptions(const TftpOptionList& requested, const Tftp
         n.acknowledged.emplace_back(name, std::to_string(n.block_size));
       }
     } else if (name == "timeout") {
-      if (number && *number >= kTftpMinTimeoutSeconds && *number <= kTftpMaxTimeoutSeconds) {
+      const uint64_t max = std::min(limits.max_timeout_seconds, kTftpMaxTimeoutSeconds);
+      if (number && *number >= kTftpMinTimeoutSeconds && *number <= max) {
         n.timeout = std::chrono::seconds(*number);
         n.acknowledged.emplace_back(name, std::to_string(*number));
       }
@@ -218,11 +220,19 @@ TftpNegotiation NegotiateTftpOptions(const TftpOptionList& requested, const Tftp
       }
     } else if (name == "windowsize") {
       if (number && *number >= 1 && *number <= kTftpMaxWindowSize && limits.max_window_size > 1) {
-        n.window_size = static_cast<uint16_t>(std::min<uint64_t>(*number, limits.max_window_size));
-        n.acknowledged.emplace_back(name, std::to_string(n.window_size));
+        window_requested = *number;
+        window_entry = n.acknowledged.size();
+        n.acknowledged.emplace_back(name, "");
       }
     }
     // Anything else (multicast, rollover, vendor options) is not acknowledged.
+  }
+  if (window_entry) {
+    // Only now: blksize may come after windowsize in the request.
+    const uint64_t by_memory = std::max<uint64_t>(1, limits.max_window_bytes / n.block_size);
+    n.window_size = static_cast<uint16_t>(
+        std::min({window_requested, static_cast<uint64_t>(limits.max_window_size), by_memory}));
+    n.acknowledged[*window_entry].second = std::to_string(n.window_size);
   }
   return n;
 }

@@ -79,6 +79,10 @@ using TftpPacket = std::variant<TftpRequest, TftpData, TftpAck, TftpErrorPacket,
 // clients omit it).
 Result<TftpPacket> ParseTftpPacket(std::span<const uint8_t> datagram);
 
+// The longest ERROR message sent; longer ones are cut (RFC 1350 datagrams are
+// at most 516 bytes, and some PXE ROMs have no bigger buffer).
+inline constexpr size_t kTftpMaxErrorMessage = 500;
+
 // Encoders. Each returns one complete datagram.
 std::vector<uint8_t> EncodeTftpRequest(const TftpRequest& request);
 std::vector<uint8_t> EncodeTftpData(uint16_t block, std::span<const uint8_t> payload);
@@ -98,6 +102,14 @@ inline constexpr uint32_t kTftpMaxWindowSize = 65535;
 struct TftpLimits {
   uint16_t max_block_size = kTftpMaxBlockSize;  // requests above are lowered to this
   uint16_t max_window_size = 64;                // 1 disables windowsize (RFC 7440)
+  // A transfer keeps its unacknowledged window in memory: windowsize is also
+  // lowered so that windowsize x blksize stays within this (at least 1 block).
+  // 128 KiB still lets blksize 2048 use a window of 64.
+  uint32_t max_window_bytes = 128 * 1024;
+  // The longest retransmit timeout a client may ask for. RFC 2349 does not
+  // let a server answer a different value, so a longer one is left out of the
+  // OACK and the server keeps its own.
+  uint32_t max_timeout_seconds = 5;
 };
 
 // The outcome of negotiating a read request's options.
@@ -113,14 +125,18 @@ struct TftpNegotiation {
 
 // Negotiates a read request's options (RFC 2347-2349, 7440). Never fails:
 // unknown options and values out of range are left out of the OACK, which
-// tells the client they were not accepted.
+// tells the client they were not accepted. When an option is repeated, only
+// its first occurrence is considered.
 //  - blksize: 8..65464 accepted, lowered to limits.max_block_size; below 8 or
 //    not a number: ignored.
-//  - timeout: 1..255 seconds accepted as is (RFC 2349 forbids changing it).
+//  - timeout: 1..limits.max_timeout_seconds accepted as is; anything longer
+//    (RFC 2349 allows up to 255) is left out, since RFC 2349 forbids
+//    answering a different value.
 //  - tsize: answered with `transfer_size` (the bytes the client will receive,
 //    after netascii conversion); left out when `transfer_size` is unknown.
-//  - windowsize: 1..65535, lowered to limits.max_window_size; left out when
-//    that is 1.
+//  - windowsize: 1..65535, lowered to limits.max_window_size and to
+//    limits.max_window_bytes / blksize (at least 1); left out when
+//    limits.max_window_size is 1.
 TftpNegotiation NegotiateTftpOptions(const TftpOptionList& requested, const TftpLimits& limits,
                                      std::optional<uint64_t> transfer_size);
 

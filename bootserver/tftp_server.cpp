@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <system_error>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -21,31 +23,7 @@
 namespace ironboot::bootserver {
 namespace fs = std::filesystem;
 
-namespace {
-
-constexpr size_t kMaxDatagram = 65536;
-
-std::string Errno(int err) {
-  return std::strerror(err);
-}
-
-// A client-supplied string, safe for one log line or an ERROR packet: control
-// and non-ASCII bytes escaped as \xNN. Idempotent.
-std::string ForLog(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
-
-struct SockAddr {
+struct TftpEndpoint {
   sockaddr_storage storage{};
   socklen_t len = 0;
 
@@ -67,10 +45,84 @@ struct SockAddr {
     port = ntohs(in6->sin6_port);
     return "[" + std::string(host) + "]:" + std::to_string(port);
   }
-  bool operator<(const SockAddr& o) const {
-    return std::memcmp(&storage, &o.storage, sizeof storage) < 0;
+  // The address without the port: what the per-client limit counts by.
+  std::string Host() const {
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (family() == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, host,
+                sizeof host);
+    } else {
+      inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, host,
+                sizeof host);
+    }
+    return host;
+  }
+  bool SameHost(const TftpEndpoint& o) const {
+    if (family() != o.family()) {
+      return false;
+    }
+    if (family() == AF_INET) {
+      return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr ==
+             reinterpret_cast<const sockaddr_in*>(&o.storage)->sin_addr.s_addr;
+    }
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr,
+                       &reinterpret_cast<const sockaddr_in6*>(&o.storage)->sin6_addr,
+                       sizeof(in6_addr)) == 0;
+  }
+  bool SameAs(const TftpEndpoint& o) const {
+    return len == o.len && std::memcmp(&storage, &o.storage, len) == 0;
   }
 };
+
+using SockAddr = TftpEndpoint;
+
+namespace {
+
+constexpr size_t kMaxDatagram = 65536;
+// A transfer socket only has to take ACKs and ERRORs; a longer datagram is cut,
+// which leaves an ERROR's message short and anything else malformed.
+constexpr size_t kMaxClientPacket = 1024;
+// Bytes read from a file at a time, whatever the block size.
+constexpr size_t kReadChunk = 8192;
+// A client-supplied string in a log line or ERROR is cut after this many bytes.
+constexpr size_t kMaxShown = 256;
+// A client address whose request was refused is logged at most this often.
+constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
+// Client addresses remembered for that; beyond it refusals go unlogged (still counted).
+constexpr size_t kMaxRefusalLogClients = 4096;
+
+// "20s" or "300ms", for messages.
+std::string DurationText(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) {
+    return std::to_string(d.count() / 1000) + "s";
+  }
+  return std::to_string(d.count()) + "ms";
+}
+
+std::string Errno(int err) {
+  return std::strerror(err);
+}
+
+// A client-supplied string, safe for one log line or an ERROR packet: control
+// and non-ASCII bytes escaped as \xNN, cut with "..." after kMaxShown bytes.
+// Idempotent.
+std::string ForLog(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= kMaxShown) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
 
 // Parses "host:port", "[v6]:port" or ":port" (numeric addresses only).
 Result<SockAddr> ParseAddress(const std::string& text) {
@@ -171,7 +223,7 @@ class BlockReader {
 
   // The next `n` bytes, fewer only at the end of the file.
   Result<std::string> Next(size_t n) {
-    raw_.resize(std::max<size_t>(n, 4096));
+    raw_.resize(kReadChunk);
     while (pending_.size() < n && !eof_) {
       ssize_t got = ::read(fd_, raw_.data(), raw_.size());
       if (got < 0) {
@@ -200,8 +252,8 @@ class BlockReader {
   int fd_;
   bool netascii_;
   bool eof_ = false;
-  std::string pending_;  // converted bytes not yet sent
-  std::string raw_;      // read buffer
+  std::string pending_;  // converted bytes not yet sent: under n + 2 * kReadChunk
+  std::string raw_;      // read buffer, kReadChunk bytes
 };
 
 }  // namespace
@@ -230,6 +282,8 @@ const char* TftpResultName(TftpResult result) {
       return "denied";
     case TftpResult::kBusy:
       return "busy";
+    case TftpResult::kClientLimit:
+      return "client_limit";
     case TftpResult::kTimeout:
       return "timeout";
     case TftpResult::kError:
@@ -243,7 +297,7 @@ namespace {
 prometheus::Family<prometheus::Counter>& RequestsFamily(prometheus::Registry& registry) {
   return prometheus::BuildCounter()
       .Name("ironboot_tftp_requests_total")
-      .Help("TFTP requests by outcome: ok, not_found, denied, busy, timeout, error")
+      .Help("TFTP requests by outcome: ok, not_found, denied, busy, client_limit, timeout, error")
       .Register(registry);
 }
 
@@ -254,6 +308,7 @@ TftpMetrics::TftpMetrics(prometheus::Registry& registry)
       not_found(RequestsFamily(registry).Add({{"result", "not_found"}})),
       denied(RequestsFamily(registry).Add({{"result", "denied"}})),
       busy(RequestsFamily(registry).Add({{"result", "busy"}})),
+      client_limit(RequestsFamily(registry).Add({{"result", "client_limit"}})),
       timeout(RequestsFamily(registry).Add({{"result", "timeout"}})),
       error(RequestsFamily(registry).Add({{"result", "error"}})),
       bytes_sent(prometheus::BuildCounter()
@@ -409,8 +464,12 @@ Result<uint16_t> TftpServer::Start() {
     socket_ = -1;
     return Fail(ErrorCode::kInternal, "pipe: " + Errno(err));
   }
-  log->info("listening address={} port={} roots={} max_transfers={}", options_.address, port_,
-            options_.roots.size(), options_.max_transfers);
+  log->info(
+      "listening address={} port={} roots={} max_transfers={} max_transfers_per_client={} "
+      "progress_deadline={} max_timeout={}s max_window_bytes={}",
+      options_.address, port_, options_.roots.size(), options_.max_transfers,
+      options_.max_transfers_per_client, DurationText(options_.progress_deadline),
+      options_.limits.max_timeout_seconds, options_.limits.max_window_bytes);
   listener_ = std::thread([this] { Listen(); });
   return port_;
 }
@@ -453,36 +512,78 @@ void TftpServer::Reap(bool all) {
   }
 }
 
+void TftpServer::Count(TftpResult result) {
+  switch (result) {
+    case TftpResult::kOk:
+      metrics_.ok.Increment();
+      break;
+    case TftpResult::kNotFound:
+      metrics_.not_found.Increment();
+      break;
+    case TftpResult::kDenied:
+      metrics_.denied.Increment();
+      break;
+    case TftpResult::kBusy:
+      metrics_.busy.Increment();
+      break;
+    case TftpResult::kClientLimit:
+      metrics_.client_limit.Increment();
+      break;
+    case TftpResult::kTimeout:
+      metrics_.timeout.Increment();
+      break;
+    case TftpResult::kError:
+      metrics_.error.Increment();
+      break;
+  }
+}
+
+void TftpServer::Refuse(const SockAddr& peer, const SockAddr& local, TftpResult result,
+                        TftpErrorCode code, const std::string& message, std::string_view file) {
+  Count(result);  // before the reply, so a client that has it sees the count
+  if (auto fd = OpenTransferSocket(local, peer)) {
+    auto packet = EncodeTftpError(code, message);
+    [[maybe_unused]] auto n = ::send(*fd, packet.data(), packet.size(), 0);
+    ::close(*fd);
+  }
+
+  // A flood of refused requests must not become a flood of log lines: one
+  // line per client address per kRefusalLogInterval, with the count of those
+  // left out since. The metric counts every one.
+  const auto now = std::chrono::steady_clock::now();
+  const std::string host = peer.Host();
+  auto it = refusal_log_.find(host);
+  if (it == refusal_log_.end()) {
+    if (refusal_log_.size() >= kMaxRefusalLogClients) {
+      std::erase_if(refusal_log_,
+                    [&](const auto& e) { return now - e.second.logged >= kRefusalLogInterval; });
+    }
+    if (refusal_log_.size() >= kMaxRefusalLogClients) {
+      return;
+    }
+    it = refusal_log_.emplace(host, RefusalLog{now - kRefusalLogInterval, 0}).first;
+  }
+  if (now - it->second.logged < kRefusalLogInterval) {
+    ++it->second.suppressed;
+    return;
+  }
+  const uint64_t suppressed = std::exchange(it->second.suppressed, 0);
+  it->second.logged = now;
+  Logger("tftp")->log(
+      result == TftpResult::kDenied ? spdlog::level::info : spdlog::level::warn,
+      "transfer client={} file=\"{}\" result={} bytes=0 duration_ms=0 message=\"{}\"{}",
+      peer.ToString(), ForLog(file), TftpResultName(result), ForLog(message),
+      suppressed == 0 ? std::string()
+                      : " refusals_not_logged=" + std::to_string(suppressed) +
+                            " (one line per client address per minute)");
+}
+
 void TftpServer::Listen() {
   auto log = Logger("tftp");
   std::vector<uint8_t> buf(kMaxDatagram);
   SockAddr bound;
   bound.len = sizeof bound.storage;
   ::getsockname(socket_, bound.get(), &bound.len);
-
-  // Sends an ERROR from a fresh transfer ID and counts the refusal.
-  auto refuse = [&](const SockAddr& peer, const SockAddr& local, TftpResult result,
-                    TftpErrorCode code, const std::string& message, std::string_view file) {
-    if (auto fd = OpenTransferSocket(local, peer)) {
-      auto packet = EncodeTftpError(code, message);
-      [[maybe_unused]] auto n = ::send(*fd, packet.data(), packet.size(), 0);
-      ::close(*fd);
-    }
-    switch (result) {
-      case TftpResult::kDenied:
-        metrics_.denied.Increment();
-        break;
-      case TftpResult::kBusy:
-        metrics_.busy.Increment();
-        break;
-      default:
-        metrics_.error.Increment();
-        break;
-    }
-    log->log(result == TftpResult::kDenied ? spdlog::level::info : spdlog::level::warn,
-             "transfer client={} file=\"{}\" result={} bytes=0 duration_ms=0 message=\"{}\"",
-             peer.ToString(), ForLog(file), TftpResultName(result), ForLog(message));
-  };
 
   while (!stopping_) {
     pollfd fds[2] = {{socket_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
@@ -523,56 +624,85 @@ void TftpServer::Listen() {
         reinterpret_cast<sockaddr_in6*>(&local.storage)->sin6_addr = info.ipi6_addr;
       }
     }
+    // Last resort: no datagram may stop the listener.
+    try {
+      Accept(std::span(buf.data(), static_cast<size_t>(n)), peer, local);
+    } catch (const std::exception& e) {
+      metrics_.error.Increment();
+      log->error("client={} request dropped: unexpected error: {}", peer.ToString(), e.what());
+    }
+  }
+}
 
-    auto packet = ParseTftpPacket(std::span(buf.data(), static_cast<size_t>(n)));
-    if (!packet) {
-      refuse(peer, local, TftpResult::kError, TftpErrorCode::kIllegalOperation,
-             "Illegal TFTP operation: " + packet.error().message, "");
+void TftpServer::Accept(std::span<const uint8_t> datagram, const SockAddr& peer,
+                        const SockAddr& local) {
+  auto packet = ParseTftpPacket(datagram);
+  if (!packet) {
+    Refuse(peer, local, TftpResult::kError, TftpErrorCode::kIllegalOperation,
+           "Illegal TFTP operation: " + packet.error().message, "");
+    return;
+  }
+  auto* request = std::get_if<TftpRequest>(&*packet);
+  if (request == nullptr) {
+    Logger("tftp")->debug("client={} sent a non-request packet to the listening port; ignored",
+                          peer.ToString());
+    return;
+  }
+  if (request->opcode == TftpOpcode::kWriteRequest) {
+    Refuse(peer, local, TftpResult::kDenied, TftpErrorCode::kAccessViolation,
+           "Access violation: this TFTP server is read-only", request->filename);
+    return;
+  }
+  std::unique_lock lock(mu_);
+  size_t active = 0;
+  size_t from_client = 0;
+  for (const auto& t : transfers_) {
+    if (t->done) {
       continue;
     }
-    auto* request = std::get_if<TftpRequest>(&*packet);
-    if (request == nullptr) {
-      log->debug("client={} sent a non-request packet to the listening port; ignored",
-                 peer.ToString());
-      continue;
+    ++active;
+    if (t->peer.SameHost(peer)) {
+      ++from_client;
     }
-    if (request->opcode == TftpOpcode::kWriteRequest) {
-      refuse(peer, local, TftpResult::kDenied, TftpErrorCode::kAccessViolation,
-             "Access violation: this TFTP server is read-only", request->filename);
-      continue;
+    // The client resent its RRQ before our first packet reached it. Only an
+    // identical request that has had no answer yet: a PXE ROM that aborts a
+    // tsize probe and asks again from the same port gets a new transfer.
+    if (!t->heard_from_client && t->request == *request && t->peer.SameAs(peer)) {
+      return;
     }
-    std::lock_guard lock(mu_);
-    size_t active = 0;
-    bool duplicate = false;
-    for (const auto& t : transfers_) {
-      if (!t->done) {
-        ++active;
-        // The client resent its RRQ before our first packet reached it. Only
-        // an identical request that has had no answer yet: a PXE ROM that
-        // aborts a tsize probe and asks again from the same port gets a new
-        // transfer.
-        duplicate = duplicate ||
-                    (!t->heard_from_client && t->request == *request && t->peer.len == peer.len &&
-                     std::memcmp(&t->peer.storage, &peer.storage, peer.len) == 0);
-      }
-    }
-    if (duplicate) {
-      continue;
-    }
-    if (active >= options_.max_transfers) {
-      refuse(peer, local, TftpResult::kBusy, TftpErrorCode::kNotDefined,
-             "server busy (" + std::to_string(active) + " transfers in progress), try again",
-             request->filename);
-      continue;
-    }
-    auto transfer = std::make_unique<Transfer>();
-    transfer->peer = peer;
-    transfer->local = local;
-    transfer->request = std::move(*request);
-    Transfer* raw = transfer.get();
-    metrics_.active.Increment();
-    transfers_.push_back(std::move(transfer));
+  }
+  // The per-client limit first, so a host that fills the server is told it
+  // is the one over its share.
+  if (from_client >= options_.max_transfers_per_client) {
+    lock.unlock();
+    Refuse(peer, local, TftpResult::kClientLimit, TftpErrorCode::kNotDefined,
+           "too many transfers from this address (" + std::to_string(from_client) +
+               " in progress), try again",
+           request->filename);
+    return;
+  }
+  if (active >= options_.max_transfers) {
+    lock.unlock();
+    Refuse(peer, local, TftpResult::kBusy, TftpErrorCode::kNotDefined,
+           "server busy (" + std::to_string(active) + " transfers in progress), try again",
+           request->filename);
+    return;
+  }
+  auto transfer = std::make_unique<Transfer>();
+  transfer->peer = peer;
+  transfer->local = local;
+  transfer->request = std::move(*request);
+  Transfer* raw = transfer.get();
+  transfers_.push_back(std::move(transfer));
+  metrics_.active.Increment();
+  try {
     raw->thread = std::thread([this, raw] { Serve(*raw); });
+  } catch (const std::system_error&) {  // out of threads: refuse like a full server
+    transfers_.pop_back();
+    metrics_.active.Decrement();
+    lock.unlock();
+    Refuse(peer, local, TftpResult::kBusy, TftpErrorCode::kNotDefined,
+           "server busy (cannot start a transfer), try again", "");
   }
 }
 
@@ -601,7 +731,7 @@ void TftpServer::Serve(Transfer& transfer) {
   // a client ERROR or a socket error, with `result` and `message` set.
   // Anything else from the client is skipped.
   enum class Wait { kAck, kTimeout, kAbort };
-  std::vector<uint8_t> buf(kMaxDatagram);  // client packets; ERROR texts may be long
+  std::vector<uint8_t> buf(kMaxClientPacket);
   auto wait_ack = [&](std::chrono::steady_clock::time_point deadline, uint16_t& block) -> Wait {
     for (;;) {
       auto left =
@@ -650,7 +780,20 @@ void TftpServer::Serve(Transfer& transfer) {
     }
   };
 
-  [&] {
+  // The progress deadline: reset only by an ACK that acknowledges something
+  // new (ACK 0 for the OACK, or a block in the window).
+  auto last_progress = std::chrono::steady_clock::now();
+  auto stalled = [&](std::chrono::steady_clock::time_point now) {
+    if (now < last_progress + options_.progress_deadline) {
+      return false;
+    }
+    result = TftpResult::kTimeout;
+    message = "no progress for " + DurationText(options_.progress_deadline) +
+              " (progress deadline), transfer dropped";
+    return true;
+  };
+
+  auto run = [&] {
     if (!fd_or) {
       message = fd_or.error().message;
       return;
@@ -701,29 +844,41 @@ void TftpServer::Serve(Transfer& transfer) {
         }
         send(oack);
         Wait w = Wait::kTimeout;
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        const auto deadline = std::min(std::chrono::steady_clock::now() + timeout,
+                                       last_progress + options_.progress_deadline);
         while ((w = wait_ack(deadline, acked_block)) == Wait::kAck && acked_block != 0) {
         }
         if (w == Wait::kAbort) {
           return;
         }
         if (w == Wait::kAck) {
+          last_progress = std::chrono::steady_clock::now();
           break;
+        }
+        if (stalled(std::chrono::steady_clock::now())) {
+          return;
         }
       }
     }
 
     // DATA: up to window_size blocks in flight (RFC 7440; 1 is RFC 1350's
-    // lock-step). Only a timeout triggers a resend, never a duplicate ACK
-    // (the "Sorcerer's Apprentice" bug).
+    // lock-step). Each block is sent once when it enters the window; an ACK
+    // slides the window and only the blocks that enter it are sent. Only a
+    // timeout resends, and then the whole unacknowledged window. So no ACK,
+    // duplicate or in-window, makes the server send more than it
+    // acknowledges (the "Sorcerer's Apprentice" bug, and its windowed form).
     struct Block {
       uint16_t number;
       size_t payload;
       std::vector<uint8_t> datagram;
     };
-    std::deque<Block> window;
+    std::deque<Block> window;  // sent, not yet acknowledged; oldest first
     uint64_t next_index = 1;
     bool last_read = false;
+    auto send_block = [&](const Block& b) {
+      send(b.datagram);
+      metrics_.bytes_sent.Increment(static_cast<double>(b.payload));
+    };
     auto fill = [&]() -> bool {
       while (!last_read && window.size() < negotiation.window_size) {
         auto chunk = reader.Next(negotiation.block_size);
@@ -737,42 +892,40 @@ void TftpServer::Serve(Transfer& transfer) {
         const auto* bytes = reinterpret_cast<const uint8_t*>(chunk->data());
         window.push_back(
             Block{number, chunk->size(), EncodeTftpData(number, std::span(bytes, chunk->size()))});
+        send_block(window.back());
       }
       return true;
-    };
-    auto send_window = [&] {
-      for (const auto& b : window) {
-        send(b.datagram);
-        metrics_.bytes_sent.Increment(static_cast<double>(b.payload));
-      }
     };
     if (!fill()) {
       return;
     }
     int retries = 0;
-    send_window();
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       uint16_t block = 0;
-      Wait w = wait_ack(deadline, block);
+      Wait w = wait_ack(std::min(deadline, last_progress + options_.progress_deadline), block);
       if (w == Wait::kAbort) {
         return;
       }
+      const auto now = std::chrono::steady_clock::now();
       if (w == Wait::kTimeout) {
+        if (stalled(now)) {
+          return;
+        }
         if (++retries > options_.max_retries) {
           result = TftpResult::kTimeout;
           message = "no ACK for block " + std::to_string(window.front().number) + " after " +
                     std::to_string(retries) + " sends";
           return;
         }
-        send_window();
-        deadline = std::chrono::steady_clock::now() + timeout;
+        std::for_each(window.begin(), window.end(), send_block);
+        deadline = now + timeout;
         continue;
       }
       auto it = std::find_if(window.begin(), window.end(),
                              [&](const Block& b) { return b.number == block; });
       if (it == window.end()) {
-        continue;  // a duplicate or stale ACK
+        continue;  // a duplicate or stale ACK: nothing new, nothing sent
       }
       for (auto b = window.begin(); b != std::next(it); ++b) {
         delivered += b->payload;
@@ -782,38 +935,27 @@ void TftpServer::Serve(Transfer& transfer) {
         result = TftpResult::kOk;
         return;
       }
+      last_progress = now;
+      retries = 0;
+      deadline = now + timeout;
       if (!fill()) {
         return;
       }
-      retries = 0;
-      send_window();
-      deadline = std::chrono::steady_clock::now() + timeout;
     }
-  }();
+  };
+  // Last resort: a transfer that throws (out of memory) ends as an error and
+  // still frees its slot.
+  try {
+    run();
+  } catch (const std::exception& e) {
+    result = TftpResult::kError;
+    message = std::string("unexpected error: ") + e.what();
+  }
 
   if (fd >= 0) {
     ::close(fd);
   }
-  switch (result) {
-    case TftpResult::kOk:
-      metrics_.ok.Increment();
-      break;
-    case TftpResult::kNotFound:
-      metrics_.not_found.Increment();
-      break;
-    case TftpResult::kDenied:
-      metrics_.denied.Increment();
-      break;
-    case TftpResult::kBusy:
-      metrics_.busy.Increment();
-      break;
-    case TftpResult::kTimeout:
-      metrics_.timeout.Increment();
-      break;
-    case TftpResult::kError:
-      metrics_.error.Increment();
-      break;
-  }
+  Count(result);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();

@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,11 +58,19 @@ struct TftpOptions {
   std::vector<TftpRoot> roots;
   // More concurrent transfers than this are refused with "server busy".
   size_t max_transfers = 64;
+  // More concurrent transfers from one client address (any port) than this
+  // are refused with "too many transfers from this address", so one host
+  // cannot take every slot.
+  size_t max_transfers_per_client = 4;
   // Wait for an ACK this long before sending again (a client's "timeout"
-  // option overrides it for its transfer), and give up after this many
-  // retransmissions of the same packet.
+  // option, at most limits.max_timeout_seconds, overrides it for its
+  // transfer), and give up after this many retransmissions of the same packet.
   std::chrono::milliseconds retransmit_timeout{1000};
   int max_retries = 5;
+  // A transfer whose client acknowledges nothing new for this long is dropped
+  // (result "timeout"), whatever timeout it negotiated and however many
+  // duplicate ACKs it sends.
+  std::chrono::milliseconds progress_deadline{20000};
   TftpLimits limits;
 };
 
@@ -68,12 +78,13 @@ struct TftpOptions {
 struct TftpMetrics {
   explicit TftpMetrics(prometheus::Registry& registry);
   // ironboot_tftp_requests_total{result}: one per request, by outcome.
-  prometheus::Counter& ok;         // whole file sent and acknowledged
-  prometheus::Counter& not_found;  // no root holds the file
-  prometheus::Counter& denied;     // traversal, outside-root symlink, WRQ, unreadable
-  prometheus::Counter& busy;       // refused: max_transfers reached
-  prometheus::Counter& timeout;    // the client stopped acknowledging
-  prometheus::Counter& error;      // malformed request, bad mode, client abort, I/O error
+  prometheus::Counter& ok;            // whole file sent and acknowledged
+  prometheus::Counter& not_found;     // no root holds the file
+  prometheus::Counter& denied;        // traversal, outside-root symlink, WRQ, unreadable
+  prometheus::Counter& busy;          // refused: max_transfers reached
+  prometheus::Counter& client_limit;  // refused: max_transfers_per_client reached
+  prometheus::Counter& timeout;       // the client stopped acknowledging or made no progress
+  prometheus::Counter& error;         // malformed request, bad mode, client abort, I/O error
   // ironboot_tftp_bytes_sent_total: DATA payload bytes put on the wire,
   // retransmissions included.
   prometheus::Counter& bytes_sent;
@@ -82,7 +93,7 @@ struct TftpMetrics {
 };
 
 // Outcome label values of ironboot_tftp_requests_total.
-enum class TftpResult { kOk, kNotFound, kDenied, kBusy, kTimeout, kError };
+enum class TftpResult { kOk, kNotFound, kDenied, kBusy, kClientLimit, kTimeout, kError };
 const char* TftpResultName(TftpResult result);
 
 // Where a request's filename leads, or why it leads nowhere.
@@ -96,6 +107,9 @@ struct TftpResolved {
 // real path leaves its root (symlink) is refused. Touches the filesystem
 // (stat, realpath) but opens nothing.
 TftpResolved ResolveTftpPath(std::string_view filename, const std::vector<TftpRoot>& roots);
+
+// A UDP peer or local address (defined in tftp_server.cpp).
+struct TftpEndpoint;
 
 // The server. Start() once, Stop() (or destroy) once; thread-safe.
 class TftpServer {
@@ -117,8 +131,20 @@ class TftpServer {
 
  private:
   struct Transfer;
+  struct RefusalLog {
+    std::chrono::steady_clock::time_point logged;
+    uint64_t suppressed = 0;
+  };
   void Listen();
+  // Handles one datagram that reached the listening socket.
+  void Accept(std::span<const uint8_t> datagram, const TftpEndpoint& peer,
+              const TftpEndpoint& local);
   void Serve(Transfer& transfer);
+  // Sends an ERROR for a request that starts no transfer, counts it, and logs
+  // it unless this client address was logged within the last minute.
+  void Refuse(const TftpEndpoint& peer, const TftpEndpoint& local, TftpResult result,
+              TftpErrorCode code, const std::string& message, std::string_view file);
+  void Count(TftpResult result);
   void Reap(bool all);
 
   // Constant after Start().
@@ -129,6 +155,10 @@ class TftpServer {
   int stop_pipe_[2] = {-1, -1};  // written once by Stop(); every thread polls [0]
   uint16_t port_ = 0;
   std::thread listener_;
+
+  // Listener thread only: when each client address last had a refusal
+  // logged, and how many were not logged since.
+  std::map<std::string, RefusalLog> refusal_log_;
 
   std::mutex mu_;
   std::list<std::unique_ptr<Transfer>> transfers_;  // guarded by mu_

@@ -77,6 +77,12 @@ void DeclareFlags(FlagSet& flags) {
                "(undionly.kpxe, ipxe.efi)", {"IRONBOOT_TFTP_ROOT"});
   flags.String("tftp-max-transfers", "64", "concurrent TFTP transfers; more are refused",
                {"IRONBOOT_TFTP_MAX_TRANSFERS"});
+  flags.String("tftp-max-transfers-per-client", "4",
+               "concurrent TFTP transfers from one client address; more are refused",
+               {"IRONBOOT_TFTP_MAX_TRANSFERS_PER_CLIENT"});
+  flags.String("tftp-progress-deadline", "20s",
+               "a TFTP transfer whose client acknowledges nothing new for this long is dropped",
+               {"IRONBOOT_TFTP_PROGRESS_DEADLINE"});
   // Matchbox flags for features ironboot does not have: accepted so an existing
   // unit starts, and warned about.
   for (const char* name : {"rpc-address", "cert-file", "key-file", "ca-file"}) {
@@ -545,12 +551,28 @@ int ServeCommand(Args args) {
   std::unique_ptr<bootserver::TftpServer> tftp;
   if (!flags.Get("tftp-address").empty()) {
     auto max_transfers = ParseCount("tftp-max-transfers", flags.Get("tftp-max-transfers"), 1, 100000);
+    auto per_client = ParseCount("tftp-max-transfers-per-client",
+                                 flags.Get("tftp-max-transfers-per-client"), 1, 100000);
+    auto progress = ParseDuration("tftp-progress-deadline", flags.Get("tftp-progress-deadline"));
     if (!max_transfers) {
       return Die(max_transfers.error());
+    }
+    if (!per_client) {
+      return Die(per_client.error());
+    }
+    if (!progress) {
+      return Die(progress.error());
+    }
+    if (progress->count() <= 0) {
+      return Die(Error{ErrorCode::kInvalid, "serve: flag -tftp-progress-deadline: \"" +
+                                                flags.Get("tftp-progress-deadline") +
+                                                "\" must be longer than 0"});
     }
     bootserver::TftpOptions tftp_options;
     tftp_options.address = flags.Get("tftp-address");
     tftp_options.max_transfers = static_cast<size_t>(*max_transfers);
+    tftp_options.max_transfers_per_client = static_cast<size_t>(*per_client);
+    tftp_options.progress_deadline = *progress;
     std::optional<fs::path> tftp_root;
     if (!flags.Get("tftp-root").empty()) {
       tftp_root = flags.Get("tftp-root");

@@ -1,5 +1,7 @@
 #include "bootserver/tftp_packet.h"
 
+#include <random>
+
 #include <gtest/gtest.h>
 
 namespace ironboot::bootserver {
@@ -81,6 +83,65 @@ TEST(TftpPacket, RefusesMalformedPackets) {
   }
 }
 
+// An ERROR message is cut so the datagram stays within RFC 1350's 516 bytes.
+TEST(TftpPacket, ErrorMessageCut) {
+  auto wire = EncodeTftpError(TftpErrorCode::kFileNotFound, std::string(4000, 'a'));
+  EXPECT_EQ(wire.size(), 4 + kTftpMaxErrorMessage + 1);
+  EXPECT_LE(wire.size(), 516u);
+  EXPECT_EQ(std::get<TftpErrorPacket>(*ParseTftpPacket(wire)).message,
+            std::string(kTftpMaxErrorMessage, 'a'));
+}
+
+// Hostile requests: a value without its NUL is refused; numbers too big for any
+// integer, negative or padded are ignored; mode and names are case-insensitive.
+TEST(TftpPacket, HostileRequests) {
+  auto unterminated =
+      ParseTftpPacket(Bytes(std::string("\0\1f\0octet\0blksize\0"
+                                        "1428",
+                                        22)));
+  ASSERT_FALSE(unterminated);
+  EXPECT_EQ(unterminated.error().message, "request: string 4 is not NUL-terminated");
+  auto parsed = ParseTftpPacket(EncodeTftpRequest(Rrq("f", "NetAscii",
+                                                      {{"BLKSIZE", "184467440737095516160"},
+                                                       {"windowsize", "65536"},
+                                                       {"TIMEOUT", "-1"},
+                                                       {"tsize", " 0"}})));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const auto& request = std::get<TftpRequest>(*parsed);
+  EXPECT_EQ(request.mode, "netascii");
+  auto n = NegotiateTftpOptions(request.options, TftpLimits{}, 10);
+  EXPECT_TRUE(n.acknowledged.empty());
+  EXPECT_EQ(n.block_size, 512);
+  EXPECT_EQ(n.window_size, 1);
+}
+
+// Random datagrams (every opcode, random strings and lengths) never crash the parser
+// or the negotiation, and whatever parses negotiates within the limits.
+TEST(TftpPacket, RandomDatagramsAreSafe) {
+  std::mt19937 rng(7);
+  TftpLimits limits;
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> datagram(rng() % 600);
+    for (auto& b : datagram) {
+      // Mostly NULs, digits and option letters, so requests with options come up often.
+      const uint32_t r = rng() % 8;
+      b = r < 2 ? 0 : r < 4 ? static_cast<uint8_t>('0' + rng() % 10) : static_cast<uint8_t>(rng());
+    }
+    if (datagram.size() >= 2) {
+      datagram[0] = 0;
+      datagram[1] = static_cast<uint8_t>(rng() % 8);
+    }
+    auto parsed = ParseTftpPacket(datagram);
+    if (parsed && std::holds_alternative<TftpRequest>(*parsed)) {
+      auto n = NegotiateTftpOptions(std::get<TftpRequest>(*parsed).options, limits, 1);
+      EXPECT_LE(n.block_size, kTftpMaxBlockSize);
+      EXPECT_GE(n.window_size, 1);
+      EXPECT_LE(static_cast<uint64_t>(n.window_size) * n.block_size,
+                std::max<uint64_t>(limits.max_window_bytes, n.block_size));
+    }
+  }
+}
+
 // No options requested: no OACK, RFC 1350 defaults.
 TEST(TftpNegotiate, NoOptionsMeansNoOack) {
   auto n = NegotiateTftpOptions({}, TftpLimits{}, 100);
@@ -116,17 +177,59 @@ TEST(TftpNegotiate, BlksizeRange) {
   EXPECT_EQ(NegotiateTftpOptions({{"blksize", "65464"}}, TftpLimits{}, 1).block_size, 65464);
 }
 
-// timeout: 1..255 seconds accepted unchanged, anything else left out.
+// timeout: 1..max_timeout_seconds (5) accepted unchanged; longer values (RFC 2349 allows
+// up to 255) are left out of the OACK, since RFC 2349 forbids answering another value.
 TEST(TftpNegotiate, TimeoutRange) {
   auto n = NegotiateTftpOptions({{"timeout", "3"}}, TftpLimits{}, 1);
   EXPECT_EQ(n.timeout, std::chrono::seconds(3));
   EXPECT_EQ(n.acknowledged, (TftpOptionList{{"timeout", "3"}}));
-  EXPECT_EQ(NegotiateTftpOptions({{"timeout", "255"}}, TftpLimits{}, 1).timeout,
-            std::chrono::seconds(255));
-  for (std::string bad : {"0", "256", "x"}) {
-    EXPECT_TRUE(NegotiateTftpOptions({{"timeout", bad}}, TftpLimits{}, 1).acknowledged.empty())
-        << bad;
+  EXPECT_EQ(NegotiateTftpOptions({{"timeout", "5"}}, TftpLimits{}, 1).timeout,
+            std::chrono::seconds(5));
+  for (std::string bad : {"0", "6", "255", "256", "x", "99999999999999999999999"}) {
+    auto refused = NegotiateTftpOptions({{"timeout", bad}, {"tsize", "0"}}, TftpLimits{}, 1);
+    EXPECT_FALSE(refused.timeout) << bad;
+    EXPECT_EQ(refused.acknowledged, (TftpOptionList{{"tsize", "1"}})) << bad;
   }
+  TftpLimits limits;
+  limits.max_timeout_seconds = 255;
+  EXPECT_EQ(NegotiateTftpOptions({{"timeout", "255"}}, limits, 1).timeout,
+            std::chrono::seconds(255));
+}
+
+// windowsize x blksize is bounded by max_window_bytes (the window is kept in memory),
+// whichever order the two options come in; at least one block.
+TEST(TftpNegotiate, WindowBoundedByMemory) {
+  TftpLimits limits;  // 128 KiB, max_window_size 64
+  auto big = NegotiateTftpOptions({{"windowsize", "64"}, {"blksize", "65464"}}, limits, 1);
+  EXPECT_EQ(big.block_size, 65464);
+  EXPECT_EQ(big.window_size, 2);
+  EXPECT_EQ(big.acknowledged, (TftpOptionList{{"windowsize", "2"}, {"blksize", "65464"}}));
+  EXPECT_EQ(
+      NegotiateTftpOptions({{"blksize", "2048"}, {"windowsize", "64"}}, limits, 1).window_size, 64);
+  EXPECT_EQ(
+      NegotiateTftpOptions({{"blksize", "8192"}, {"windowsize", "64"}}, limits, 1).window_size, 16);
+  limits.max_window_bytes = 1000;
+  auto one = NegotiateTftpOptions({{"blksize", "1428"}, {"windowsize", "8"}}, limits, 1);
+  EXPECT_EQ(one.window_size, 1);
+  EXPECT_EQ(one.acknowledged, (TftpOptionList{{"blksize", "1428"}, {"windowsize", "1"}}));
+}
+
+// A repeated option: only the first occurrence counts, even when it is refused.
+TEST(TftpNegotiate, RepeatedOptionFirstCounts) {
+  auto n = NegotiateTftpOptions({{"blksize", "1000"}, {"blksize", "2000"}}, TftpLimits{}, 1);
+  EXPECT_EQ(n.block_size, 1000);
+  EXPECT_EQ(n.acknowledged, (TftpOptionList{{"blksize", "1000"}}));
+  auto refused = NegotiateTftpOptions({{"blksize", "x"}, {"blksize", "2000"}}, TftpLimits{}, 1);
+  EXPECT_EQ(refused.block_size, 512);
+  EXPECT_TRUE(refused.acknowledged.empty());
+  auto parsed =
+      ParseTftpPacket(Bytes(std::string("\0\1f\0octet\0WindowSize\0"
+                                        "4\0windowsize\0"
+                                        "64\0",
+                                        37)));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(
+      NegotiateTftpOptions(std::get<TftpRequest>(*parsed).options, TftpLimits{}, 1).window_size, 4);
 }
 
 // windowsize is lowered to the server's limit, and not offered when the limit is 1.

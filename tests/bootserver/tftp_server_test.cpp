@@ -38,14 +38,15 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   return out;
 }
 
-// A UDP socket on 127.0.0.1 that speaks raw TFTP.
+// A UDP socket on 127.0.0.1 (or another loopback address: another client host) that
+// speaks raw TFTP.
 class RawClient {
  public:
-  RawClient() {
+  explicit RawClient(const char* address = "127.0.0.1") {
     fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, address, &addr.sin_addr);
     ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   }
   ~RawClient() { ::close(fd_); }
@@ -61,6 +62,7 @@ class RawClient {
   struct Received {
     TftpPacket packet;
     uint16_t from_port;
+    size_t bytes;  // the datagram's size
   };
   // The next datagram within `timeout`, decoded; nullopt if none came.
   std::optional<Received> Receive(std::chrono::milliseconds timeout) {
@@ -81,7 +83,7 @@ class RawClient {
     if (!parsed) {
       return std::nullopt;
     }
-    return Received{*parsed, ntohs(from.sin_port)};
+    return Received{*parsed, ntohs(from.sin_port), static_cast<size_t>(n)};
   }
 
  private:
@@ -203,6 +205,8 @@ TEST_F(TftpServerTest, AtftpWithAndWithoutOptions) {
       {"blksize 1428", "tsize 0", "timeout 1"},
       {"windowsize 8", "blksize 1468"},
       {"blksize 65464"},
+      {"timeout 30", "blksize 1428"},      // timeout left out of the OACK: atftp carries on
+      {"windowsize 64", "blksize 65464"},  // windowsize lowered to 2 (128 KiB)
   };
   int i = 0;
   for (const auto& options : variants) {
@@ -276,8 +280,8 @@ TEST_F(TftpServerTest, PxeTsizeProbeThenRequestFromSamePort) {
   EXPECT_TRUE(WaitFor([&] { return metrics().ok.Value() == 1 && metrics().error.Value() == 1; }));
 }
 
-// windowsize 4 (RFC 7440): four DATA blocks per ACK; an ACK inside the window makes the
-// server send the next window from the block after it.
+// windowsize 4 (RFC 7440): four DATA blocks after ACK 0; an ACK inside the window slides
+// it, and only the blocks that enter it are sent; stale and repeated ACKs send nothing.
 TEST_F(TftpServerTest, WindowOnTheWire) {
   options_.retransmit_timeout = 5s;  // no retransmission during the test
   StartServer();
@@ -295,11 +299,48 @@ TEST_F(TftpServerTest, WindowOnTheWire) {
   };
   client.SendTo(oack->from_port, EncodeTftpAck(0));
   EXPECT_EQ(blocks(), (std::vector<uint16_t>{1, 2, 3, 4}));
-  client.SendTo(oack->from_port, EncodeTftpAck(2));  // 3 and 4 "lost"
-  EXPECT_EQ(blocks(), (std::vector<uint16_t>{3, 4, 5, 6}));
+  client.SendTo(oack->from_port, EncodeTftpAck(2));  // the window is now 3..6
+  EXPECT_EQ(blocks(), (std::vector<uint16_t>{5, 6}));
   client.SendTo(oack->from_port, EncodeTftpAck(1));  // stale: nothing resent
   EXPECT_TRUE(blocks().empty());
+  for (int i = 0; i < 50; ++i) {  // a flood of one in-window ACK: one slide, then nothing
+    client.SendTo(oack->from_port, EncodeTftpAck(4));
+  }
+  EXPECT_EQ(blocks(), (std::vector<uint16_t>{7, 8}));
   client.SendTo(oack->from_port, EncodeTftpError(TftpErrorCode::kNotDefined, "done"));
+}
+
+// A client that acknowledges every block as it arrives (windowsize 8): each block is
+// sent exactly once, so the client socket receives one DATA per block (the old server
+// resent the whole window for each ACK: about 8 per block).
+TEST_F(TftpServerTest, InWindowAckSendsEachBlockOnce) {
+  options_.retransmit_timeout = 5s;  // no retransmission during the test
+  StartServer();
+  RawClient client;
+  client.SendTo(port_, Rrq("sub/exact.bin", "octet", {{"windowsize", "8"}}));
+  auto oack = client.Receive(2s);
+  ASSERT_TRUE(oack);
+  client.SendTo(oack->from_port, EncodeTftpAck(0));
+  std::string got;
+  int packets = 0;
+  uint16_t expected = 1;
+  while (auto r = client.Receive(1s)) {
+    ++packets;
+    const auto& d = std::get<TftpData>(r->packet);
+    if (d.block != expected) {
+      continue;
+    }
+    got += d.payload;
+    client.SendTo(oack->from_port, EncodeTftpAck(expected));
+    if (d.payload.size() < 512) {
+      break;
+    }
+    ++expected;
+  }
+  EXPECT_TRUE(got == ReadFile(root_ / "sub" / "exact.bin"));
+  EXPECT_EQ(packets, 41);  // 40 full blocks and the empty last one
+  EXPECT_FALSE(client.Receive(200ms));
+  EXPECT_TRUE(WaitFor([&] { return metrics().ok.Value() == 1; }));
 }
 
 // The client's "timeout" option replaces the server's retransmit timeout for its transfer.
@@ -498,6 +539,159 @@ TEST_F(TftpServerTest, ConcurrentTransferCap) {
   server_->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - stop_started, 1500ms);
   EXPECT_EQ(metrics().active.Value(), 0);
+}
+
+// 64 requests from one address asking for timeout=255 and the biggest window: 4 are
+// served (timeout left out of the OACK, window lowered to 2 blocks), 60 are refused with
+// "too many transfers from this address", and a client on another address is still
+// served. (The old server gave all 64 slots to the one address, for about 25 minutes.)
+TEST_F(TftpServerTest, PerClientLimitKeepsSlotsForOthers) {
+  options_.retransmit_timeout = 2s;  // the 4 admitted transfers stay during the test
+  StartServer();
+  std::vector<std::unique_ptr<RawClient>> flood;
+  for (int i = 0; i < 64; ++i) {
+    flood.push_back(std::make_unique<RawClient>());
+    flood.back()->SendTo(
+        port_,
+        Rrq("boot.bin", "octet", {{"timeout", "255"}, {"blksize", "65464"}, {"windowsize", "64"}}));
+  }
+  int served = 0;
+  int refused = 0;
+  for (auto& c : flood) {
+    auto reply = c->Receive(2s);
+    ASSERT_TRUE(reply);
+    if (auto* oack = std::get_if<TftpOptionAck>(&reply->packet)) {
+      EXPECT_EQ(oack->options, (TftpOptionList{{"blksize", "65464"}, {"windowsize", "2"}}));
+      ++served;
+    } else {
+      const auto& err = std::get<TftpErrorPacket>(reply->packet);
+      EXPECT_EQ(err.code, TftpErrorCode::kNotDefined);
+      EXPECT_EQ(err.message, "too many transfers from this address (4 in progress), try again");
+      ++refused;
+    }
+  }
+  EXPECT_EQ(served, 4);
+  EXPECT_EQ(refused, 60);
+  EXPECT_EQ(metrics().client_limit.Value(), 60);
+  EXPECT_EQ(metrics().active.Value(), 4);
+
+  RawClient other("127.0.0.2");
+  other.SendTo(port_, Rrq("sub/exact.bin"));
+  std::string got;
+  for (uint16_t block = 1;; ++block) {
+    auto data = other.Receive(2s);
+    ASSERT_TRUE(data);
+    const auto* d = std::get_if<TftpData>(&data->packet);
+    ASSERT_NE(d, nullptr) << std::get<TftpErrorPacket>(data->packet).message;
+    ASSERT_EQ(d->block, block);
+    got += d->payload;
+    other.SendTo(data->from_port, EncodeTftpAck(block));
+    if (d->payload.size() < 512) {
+      break;
+    }
+  }
+  EXPECT_TRUE(got == ReadFile(root_ / "sub" / "exact.bin"));
+  EXPECT_TRUE(WaitFor([&] { return metrics().ok.Value() == 1; }));
+}
+
+// A client that takes DATA 1 and then only repeats ACK 0 (no progress) loses its slot
+// after the progress deadline, although it asked for timeout=5 and its stale ACKs keep
+// coming; the next client is then served.
+TEST_F(TftpServerTest, AbandonedTransferFreedAfterProgressDeadline) {
+  options_.max_transfers = 1;
+  options_.retransmit_timeout = 2s;
+  options_.progress_deadline = 500ms;
+  StartServer();
+  RawClient stuck;
+  stuck.SendTo(port_, Rrq("boot.bin", "octet", {{"timeout", "5"}}));
+  auto oack = stuck.Receive(2s);
+  ASSERT_TRUE(oack);
+  EXPECT_EQ(std::get<TftpOptionAck>(oack->packet).options, (TftpOptionList{{"timeout", "5"}}));
+  stuck.SendTo(oack->from_port, EncodeTftpAck(0));
+  const auto started = std::chrono::steady_clock::now();
+  RawClient next;
+  bool served = false;
+  while (!served && std::chrono::steady_clock::now() - started < 3s) {
+    stuck.SendTo(oack->from_port, EncodeTftpAck(0));  // stale: not progress
+    next.SendTo(port_, Rrq("sub/exact.bin"));
+    while (auto reply = next.Receive(100ms)) {
+      if (auto* d = std::get_if<TftpData>(&reply->packet)) {
+        EXPECT_EQ(d->block, 1);
+        served = true;
+        next.SendTo(reply->from_port, EncodeTftpError(TftpErrorCode::kNotDefined, "enough"));
+        break;
+      }
+    }
+  }
+  EXPECT_TRUE(served) << "the abandoned transfer still holds the only slot";
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 400ms);
+  EXPECT_TRUE(WaitFor([&] { return metrics().timeout.Value() == 1; }));
+  EXPECT_GE(metrics().busy.Value(), 1);
+}
+
+// Refusals are counted every time but logged once per client address: 20 requests over
+// the per-client limit make 20 counts and one log line.
+TEST_F(TftpServerTest, RefusalsLoggedOncePerClient) {
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  auto logger = Logger("tftp");
+  logger->sinks().push_back(sink);
+  options_.max_transfers_per_client = 1;
+  options_.retransmit_timeout = 2s;
+  StartServer();
+  RawClient holder;
+  holder.SendTo(port_, Rrq("boot.bin"));
+  ASSERT_TRUE(holder.Receive(2s));
+  RawClient client;
+  for (int i = 0; i < 20; ++i) {
+    client.SendTo(port_, Rrq("boot.bin", "octet", {{"x", std::to_string(i)}}));
+    ASSERT_TRUE(client.Receive(2s));
+  }
+  EXPECT_EQ(metrics().client_limit.Value(), 20);
+  server_->Stop();
+  logger->sinks().pop_back();
+  const std::string text = log.str();
+  size_t lines = 0;
+  for (size_t at = 0; (at = text.find("result=client_limit", at)) != std::string::npos; ++at) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u) << text;
+}
+
+// A requested name of 4000 bytes: the "File not found" ERROR still fits RFC 1350's 516
+// bytes, and the server keeps serving after a burst of random datagrams to its ports.
+TEST_F(TftpServerTest, HostileDatagrams) {
+  StartServer();
+  RawClient client;
+  client.SendTo(port_, Rrq(std::string(4000, 'a')));
+  auto reply = client.Receive(2s);
+  ASSERT_TRUE(reply);
+  EXPECT_LE(reply->bytes, 516u);
+  EXPECT_TRUE(
+      std::get<TftpErrorPacket>(reply->packet).message.starts_with("File not found: \"aaa"));
+
+  // Garbage to the listener, and to a transfer's port in the middle of a transfer.
+  client.SendTo(port_, Rrq("boot.bin", "octet", {{"tsize", "0"}}));
+  auto oack = client.Receive(2s);
+  ASSERT_TRUE(oack);
+  std::mt19937 rng(11);
+  RawClient noise;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<uint8_t> junk(rng() % 1500);
+    for (auto& b : junk) {
+      b = static_cast<uint8_t>(rng() % 4 == 0 ? 0 : rng());
+    }
+    if (junk.size() >= 2) {
+      junk[0] = 0;
+      junk[1] = static_cast<uint8_t>(rng() % 8);
+    }
+    noise.SendTo(i % 2 ? port_ : oack->from_port, junk);
+    client.SendTo(oack->from_port, junk);
+  }
+  client.SendTo(oack->from_port, EncodeTftpError(TftpErrorCode::kNotDefined, "bye"));
+  auto r = AtftpGet("boot.bin", out_ / "after.bin", {"blksize 1428", "windowsize 8"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(ReadFile(out_ / "after.bin") == content_);
 }
 
 // Debian's ipxe package binaries are served by name (ipxe.efi is a symlink into

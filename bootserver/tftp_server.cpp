@@ -18,6 +18,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
+#include "common/internal_errors.h"
 #include "common/log.h"
 
 namespace ironboot::bootserver {
@@ -629,7 +630,8 @@ void TftpServer::Listen() {
       Accept(std::span(buf.data(), static_cast<size_t>(n)), peer, local);
     } catch (const std::exception& e) {
       metrics_.error.Increment();
-      log->error("client={} request dropped: unexpected error: {}", peer.ToString(), e.what());
+      ReportInternalError("tftp", "client=" + peer.ToString() +
+                                      " request dropped: unexpected error: " + e.what());
     }
   }
 }
@@ -950,6 +952,7 @@ void TftpServer::Serve(Transfer& transfer) {
   } catch (const std::exception& e) {
     result = TftpResult::kError;
     message = std::string("unexpected error: ") + e.what();
+    ReportInternalError("tftp", "transfer ended: " + message);
   }
 
   if (fd >= 0) {

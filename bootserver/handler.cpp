@@ -10,6 +10,7 @@
 #include "bootserver/mac.h"
 #include "bootserver/render.h"
 #include "common/log.h"
+#include "common/log_safe.h"
 
 namespace ironboot::bootserver {
 namespace fs = std::filesystem;
@@ -145,7 +146,7 @@ BootHandler::Selection BootHandler::Select(const HttpRequest& req, std::string_v
   static auto log = Logger("http");
   for (const auto& bad : parsed.dropped_macs) {
     log->warn("ignoring unparseable MAC address client={} mac=\"{}\"", req.client,
-              bad.substr(0, 64));
+              LogSafe(bad.substr(0, 64)));
   }
   sel.store = store_->Get();
   if (!sel.store) {
@@ -249,7 +250,14 @@ Reply BootHandler::Generic(const HttpRequest& req) const {
 }
 
 Reply BootHandler::Assets(const HttpRequest& req) const {
-  std::string_view rel = req.path().substr(8);  // after "/assets/"
+  // Routed on the decoded path, but the file is named by the raw one: a
+  // target whose "/assets/" is itself encoded ("/%61ssets/x") is a 404, as
+  // Go's http.StripPrefix answers it in Matchbox (slicing the raw path by the
+  // decoded prefix's length would name another file).
+  if (!req.path().starts_with("/assets/")) {
+    return Matchbox404();
+  }
+  std::string_view rel = req.path().substr(8);  // after "/assets/", still encoded
   fs::path file;
   // Assets published by the GitOps plan (verified downloads) come first.
   StorePtr store = store_->Get();

@@ -117,11 +117,12 @@ void DeclareFlags(FlagSet& flags) {
                {"IRONBOOT_TALOS_POLL_INTERVAL"});
   flags.String("reboot-grace", "30s", "after a restart, how long a reboot sent just before it gets to show "
                "before it is sent again", {"IRONBOOT_REBOOT_GRACE"});
-  flags.String("config-window", "10m", "GitOps /config: how long the address that fetched a machine's iPXE "
-               "script may fetch its config (besides the machine's static address)",
+  flags.String("config-window", "10m", "GitOps /config: for a machine without a static address, how long "
+               "the first address to fetch its iPXE script may fetch its config (renewed by its next fetch); "
+               "also how long a token lasts",
                {"IRONBOOT_CONFIG_WINDOW"});
-  flags.Bool("config-token", "GitOps /config: also require a one-time token, put in the talos.config= URL "
-             "of the iPXE script", {"IRONBOOT_CONFIG_TOKEN"});
+  flags.Bool("config-token", "GitOps /config: also require a token, put in the talos.config= URL "
+             "of the iPXE script served to the address that may fetch the config", {"IRONBOOT_CONFIG_TOKEN"});
   flags.String("config-rate", "10/m", "GitOps /config: requests per client address (N/s, N/m, N/h; 0: no limit)",
                {"IRONBOOT_CONFIG_RATE"});
   flags.String("config-burst", "5", "GitOps /config: requests a client address may make at once",

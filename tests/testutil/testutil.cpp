@@ -235,9 +235,12 @@ std::string UniqueLoopbackNet() {
   return "127." + std::to_string(a) + "." + std::to_string(rng() % 250 + 1);
 }
 
-HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
-                         const std::map<std::string, std::string>& headers,
-                         const std::string& body) {
+namespace {
+
+HttpResponse HttpRequestFrom(const std::string& source, int port, const std::string& method,
+                             const std::string& target,
+                             const std::map<std::string, std::string>& headers,
+                             const std::string& body) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   using tcp = boost::asio::ip::tcp;
@@ -246,6 +249,10 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
     boost::asio::io_context ioc;
     beast::tcp_stream stream(ioc);
     stream.expires_after(std::chrono::seconds(30));
+    if (!source.empty()) {
+      stream.socket().open(tcp::v4());
+      stream.socket().bind(tcp::endpoint(boost::asio::ip::make_address(source), 0));
+    }
     stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
                                  static_cast<unsigned short>(port)));
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
@@ -281,6 +288,18 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
     out.error = e.what();
   }
   return out;
+}
+
+}  // namespace
+
+HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
+                         const std::map<std::string, std::string>& headers,
+                         const std::string& body) {
+  return HttpRequestFrom("", port, method, target, headers, body);
+}
+
+HttpResponse HttpGetFrom(const std::string& source, int port, const std::string& target) {
+  return HttpRequestFrom(source, port, "GET", target, {}, "");
 }
 
 }  // namespace ironboot::testutil

@@ -454,8 +454,10 @@ int ServeCommand(Args args) {
   if (controller) {
     GitOpsController* c = controller.get();
     handler.AddRoute("/status", "status", {bootserver::http::verb::get, bootserver::http::verb::head},
-                     [c, u = upgrade.get()](const bootserver::HttpRequest&) {
-                       auto status = c->Status();
+                     [c, u = upgrade.get()](const bootserver::HttpRequest& req) {
+                       auto status = c->Status(bootserver::IsLoopbackAddress(req.client)
+                                                   ? GitOpsController::StatusView::kLocal
+                                                   : GitOpsController::StatusView::kPublic);
                        if (u != nullptr) {
                          status["fleet"] = u->Status();
                        }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/log.h"
+
 namespace ironboot::bootserver {
 
 std::string_view ResultLabel(ConfigDecision d) {
@@ -48,6 +50,11 @@ Result<double> ParseConfigRate(std::string_view flag, std::string_view text) {
     return bad();
   }
   return n / per;
+}
+
+bool IsLoopbackAddress(std::string_view address) {
+  std::string canonical = CanonicalAddress(address);
+  return canonical.starts_with("127.") || canonical == "::1";
 }
 
 std::string CanonicalAddress(std::string_view address) {
@@ -164,67 +171,94 @@ bool SameToken(std::string_view a, std::string_view b) {
 ConfigAccess::ConfigAccess(ConfigAccessOptions options, ClockPtr clock)
     : options_(options), clock_(std::move(clock)) {}
 
-void ConfigAccess::Prune(const std::string& mac, TimePoint now) {
-  if (auto it = fetches_.find(mac); it != fetches_.end()) {
-    std::erase_if(it->second, [&](const Fetch& f) { return now - f.at > options_.window; });
-    if (it->second.empty()) {
-      fetches_.erase(it);
-    }
+ConfigAccess::Grant* ConfigAccess::LiveGrant(const std::string& mac, TimePoint now) {
+  auto it = grants_.find(mac);
+  if (it == grants_.end()) {
+    return nullptr;
   }
-  if (auto it = tokens_.find(mac); it != tokens_.end()) {
-    std::erase_if(it->second, [&](const Token& t) { return now - t.issued > options_.window; });
-    if (it->second.empty()) {
-      tokens_.erase(it);
-    }
+  if (now - it->second.renewed > options_.window) {
+    grants_.erase(it);
+    return nullptr;
   }
+  std::erase_if(it->second.tokens,
+                [&](const Token& t) { return now - t.issued > options_.window; });
+  return &it->second;
 }
 
-std::string ConfigAccess::RecordIpxeFetch(const std::string& mac, const std::string& client) {
+IpxeGrant ConfigAccess::RecordIpxeFetch(const std::string& mac, const std::string& static_address,
+                                        const std::string& client) {
   TimePoint now = clock_->Monotonic();
+  std::string canonical = CanonicalAddress(client);
+  IpxeGrant out;
+  if (!static_address.empty() && CanonicalAddress(static_address) != canonical) {
+    out.result = IpxeGrant::Result::kStaticAddress;
+    out.other_address = CanonicalAddress(static_address);
+    return out;
+  }
   std::string token = options_.tokens ? RandomToken() : std::string();
   std::lock_guard lock(mu_);
-  Prune(mac, now);
-  auto& fetches = fetches_[mac];
-  std::string canonical = CanonicalAddress(client);
-  std::erase_if(fetches, [&](const Fetch& f) { return f.client == canonical; });
-  fetches.push_back(Fetch{canonical, now});
-  if (fetches.size() > kMaxPerMac) {
-    fetches.erase(fetches.begin());
+  Grant* grant = LiveGrant(mac, now);
+  if (grant != nullptr && grant->holder != canonical) {
+    out.result = IpxeGrant::Result::kHeldByAnother;
+    out.other_address = grant->holder;
+    return out;
   }
+  if (grant == nullptr) {
+    grant = &grants_[mac];
+    grant->holder = canonical;
+  }
+  grant->renewed = now;
   if (options_.tokens) {
-    auto& tokens = tokens_[mac];
-    tokens.push_back(Token{token, now});
-    if (tokens.size() > kMaxPerMac) {
-      tokens.erase(tokens.begin());
+    grant->tokens.push_back(Token{token, now});
+    if (grant->tokens.size() > kMaxTokensPerGrant) {
+      grant->tokens.erase(grant->tokens.begin());
     }
+    out.token = std::move(token);
   }
-  return token;
+  return out;
 }
 
 bool ConfigAccess::TakeRate(const std::string& client, TimePoint now) {
   if (options_.rate_per_second <= 0) {
     return true;
   }
-  auto it = buckets_.find(client);
-  if (it == buckets_.end()) {
-    if (buckets_.size() >= kMaxBuckets) {
-      // Forget clients whose bucket has refilled: they lose nothing.
-      std::erase_if(buckets_, [&](const auto& kv) {
-        double refill = std::chrono::duration<double>(now - kv.second.updated).count() *
-                        options_.rate_per_second;
-        return kv.second.tokens + refill >= options_.burst;
-      });
+  auto found = bucket_index_.find(client);
+  BucketList::iterator bucket;
+  if (found != bucket_index_.end()) {
+    bucket = found->second;
+    double elapsed = std::chrono::duration<double>(now - bucket->updated).count();
+    bucket->tokens = std::min(options_.burst, bucket->tokens + elapsed * options_.rate_per_second);
+    buckets_.splice(buckets_.end(), buckets_, bucket);  // now the most recently updated
+  } else {
+    if (bucket_index_.size() >= std::max<size_t>(options_.max_rate_clients, 1)) {
+      // Forget the address updated least recently: it has had the longest to
+      // refill, so it most likely loses nothing. When it has not refilled the
+      // limit is weaker than configured (more addresses than the table holds
+      // are asking at once): say so, at most once a minute.
+      const Bucket& oldest = buckets_.front();
+      double elapsed = std::chrono::duration<double>(now - oldest.updated).count();
+      if (oldest.tokens + elapsed * options_.rate_per_second < options_.burst) {
+        ++evicted_unrefilled_;
+        if (!last_eviction_warning_ || now - *last_eviction_warning_ >= std::chrono::minutes(1)) {
+          Logger("config")->warn(
+              "config rate limit: more than {} client addresses within a refill; {} forgotten "
+              "before their bucket refilled (they may exceed -config-rate)",
+              options_.max_rate_clients, evicted_unrefilled_);
+          last_eviction_warning_ = now;
+          evicted_unrefilled_ = 0;
+        }
+      }
+      bucket_index_.erase(oldest.client);
+      buckets_.pop_front();
     }
-    it = buckets_.emplace(client, Bucket{options_.burst, now}).first;
+    bucket = buckets_.insert(buckets_.end(), Bucket{client, options_.burst, now});
+    bucket_index_.emplace(client, bucket);
   }
-  Bucket& b = it->second;
-  double elapsed = std::chrono::duration<double>(now - b.updated).count();
-  b.tokens = std::min(options_.burst, b.tokens + elapsed * options_.rate_per_second);
-  b.updated = now;
-  if (b.tokens < 1) {
+  bucket->updated = now;
+  if (bucket->tokens < 1) {
     return false;
   }
-  b.tokens -= 1;
+  bucket->tokens -= 1;
   return true;
 }
 
@@ -240,28 +274,22 @@ ConfigDecision ConfigAccess::Decide(const std::string& mac, bool known,
   if (!known) {
     return ConfigDecision::kUnknownMac;
   }
-  Prune(mac, now);
-  bool address_ok = !static_address.empty() && CanonicalAddress(static_address) == canonical;
-  if (!address_ok) {
-    if (auto it = fetches_.find(mac); it != fetches_.end()) {
-      address_ok = std::any_of(it->second.begin(), it->second.end(),
-                               [&](const Fetch& f) { return f.client == canonical; });
-    }
-  }
+  const Grant* grant = LiveGrant(mac, now);
+  bool holds_grant = grant != nullptr && grant->holder == canonical;
+  bool address_ok = static_address.empty() ? holds_grant
+                                           : CanonicalAddress(static_address) == canonical;
   if (!address_ok) {
     return ConfigDecision::kDeniedAddress;
   }
   if (options_.tokens) {
-    auto it = tokens_.find(mac);
-    if (it == tokens_.end() || token.empty()) {
+    // Only the grant's holder has tokens; with a static address that is the
+    // static address itself (RecordIpxeFetch grants nobody else).
+    bool match = holds_grant && !token.empty() &&
+                 std::any_of(grant->tokens.begin(), grant->tokens.end(),
+                             [&](const Token& t) { return SameToken(t.value, token); });
+    if (!match) {
       return ConfigDecision::kDeniedToken;
     }
-    auto match = std::find_if(it->second.begin(), it->second.end(),
-                              [&](const Token& t) { return SameToken(t.value, token); });
-    if (match == it->second.end()) {
-      return ConfigDecision::kDeniedToken;
-    }
-    it->second.erase(match);  // single use
   }
   return ConfigDecision::kServed;
 }

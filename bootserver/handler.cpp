@@ -10,9 +10,21 @@
 #include "bootserver/mac.h"
 #include "bootserver/render.h"
 #include "common/log.h"
+#include "common/log_safe.h"
 
 namespace ironboot::bootserver {
 namespace fs = std::filesystem;
+
+namespace {
+
+// The machine's static address from the plan, "" when it has none.
+std::string StaticAddressOf(const Store& store, const std::string& mac) {
+  const auto& addresses = store.content().machine_addresses;
+  auto it = addresses.find(mac);
+  return it == addresses.end() ? std::string() : it->second;
+}
+
+}  // namespace
 
 UniqueFd::~UniqueFd() {
   if (fd_ >= 0) {
@@ -145,7 +157,7 @@ BootHandler::Selection BootHandler::Select(const HttpRequest& req, std::string_v
   static auto log = Logger("http");
   for (const auto& bad : parsed.dropped_macs) {
     log->warn("ignoring unparseable MAC address client={} mac=\"{}\"", req.client,
-              bad.substr(0, 64));
+              LogSafe(bad.substr(0, 64)));
   }
   sel.store = store_->Get();
   if (!sel.store) {
@@ -164,6 +176,7 @@ BootHandler::Selection BootHandler::Select(const HttpRequest& req, std::string_v
 }
 
 Reply BootHandler::Ipxe(const HttpRequest& req) const {
+  static auto log = Logger("config");
   Selection sel = Select(req, "ipxe", true);
   if (sel.profile == nullptr) {
     Reply r = Matchbox404();
@@ -180,10 +193,28 @@ Reply BootHandler::Ipxe(const HttpRequest& req) const {
   const std::string& script = options_.config_url_base.empty() ? stored : rewritten;
   if (options_.config_access != nullptr && mac != sel.labels.end() &&
       sel.store->FindMachineConfig(mac->second) != nullptr) {
-    // This client may now fetch the machine's config for a while; with tokens
-    // on, the script's talos.config= URL carries a one-time token.
-    std::string token = options_.config_access->RecordIpxeFetch(mac->second, req.client);
-    r = TextReply(http::status::ok, token.empty() ? script : AddConfigToken(script, token));
+    // The machine's own fetch may open its config to this address (with
+    // tokens on, the script's talos.config= URL then carries a token); a
+    // fetch from elsewhere gets the plain script and opens nothing.
+    IpxeGrant grant = options_.config_access->RecordIpxeFetch(
+        mac->second, StaticAddressOf(*sel.store, mac->second), req.client);
+    switch (grant.result) {
+      case IpxeGrant::Result::kGranted:
+        break;
+      case IpxeGrant::Result::kStaticAddress:
+        log->warn("iPXE script served without /config access mac={} client={} "
+                  "reason=\"not the machine's static address {}\"",
+                  mac->second, req.client, grant.other_address);
+        break;
+      case IpxeGrant::Result::kHeldByAnother:
+        log->warn("iPXE script served without /config access mac={} client={} "
+                  "reason=\"{} fetched this machine's iPXE script within -config-window and "
+                  "holds its config\"",
+                  mac->second, req.client, grant.other_address);
+        break;
+    }
+    r = TextReply(http::status::ok,
+                  grant.token.empty() ? script : AddConfigToken(script, grant.token));
     r.res.set(http::field::cache_control, "no-store");
   } else {
     r = TextReply(http::status::ok, script);
@@ -249,7 +280,14 @@ Reply BootHandler::Generic(const HttpRequest& req) const {
 }
 
 Reply BootHandler::Assets(const HttpRequest& req) const {
-  std::string_view rel = req.path().substr(8);  // after "/assets/"
+  // Routed on the decoded path, but the file is named by the raw one: a
+  // target whose "/assets/" is itself encoded ("/%61ssets/x") is a 404, as
+  // Go's http.StripPrefix answers it in Matchbox (slicing the raw path by the
+  // decoded prefix's length would name another file).
+  if (!req.path().starts_with("/assets/")) {
+    return Matchbox404();
+  }
+  std::string_view rel = req.path().substr(8);  // after "/assets/", still encoded
   fs::path file;
   // Assets published by the GitOps plan (verified downloads) come first.
   StorePtr store = store_->Get();
@@ -407,13 +445,7 @@ Reply BootHandler::Config(const HttpRequest& req) const {
       return TextReply(http::status::not_found, "404 no machine config for MAC " + *mac + "\n");
     }
   } else {
-    std::string static_address;
-    if (store) {
-      const auto& addresses = store->content().machine_addresses;
-      if (auto it = addresses.find(*mac); it != addresses.end()) {
-        static_address = it->second;
-      }
-    }
+    std::string static_address = store ? StaticAddressOf(*store, *mac) : std::string();
     ConfigDecision d = options_.config_access->Decide(*mac, config != nullptr, static_address,
                                                       req.client, token);
     std::string_view result = ResultLabel(d);

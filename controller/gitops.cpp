@@ -683,19 +683,22 @@ std::string GitOpsController::ServedRevision() const {
   return served_ ? served_->revision : std::string();
 }
 
-json GitOpsController::Status() const {
+json GitOpsController::Status(StatusView view) const {
   std::lock_guard lock(mu_);
   json machines = json::array();
   if (served_) {
     for (const auto& m : served_->plan.machines) {
-      machines.push_back({{"name", m.name},
-                          {"role", m.role},
-                          {"macs", m.macs},
-                          {"address", m.address},
-                          {"release", m.talos_version},
-                          {"arch", m.arch},
-                          {"profile", m.profile},
-                          {"paused", m.paused}});
+      json machine = {{"name", m.name},
+                      {"role", m.role},
+                      {"address", m.address},
+                      {"release", m.talos_version},
+                      {"arch", m.arch},
+                      {"profile", m.profile},
+                      {"paused", m.paused}};
+      if (view == StatusView::kLocal) {
+        machine["macs"] = m.macs;
+      }
+      machines.push_back(std::move(machine));
     }
   }
   json source = status_source_;

@@ -167,8 +167,15 @@ class GitOpsController {
   // call from one thread (Start's, or a test's).
   Result<void> ReconcileOnce();
 
+  // Who is asking for /status. kPublic (any client): machines by name, role,
+  // address, release, arch, profile and paused, never their MACs, which with
+  // a MAC-keyed boot protocol help target a machine. kLocal (a loopback
+  // client, i.e. someone on the boot server itself, as `ironboot plan
+  // --server` and the runbook's jq lines there): adds each machine's "macs".
+  enum class StatusView { kPublic, kLocal };
+
   // What /status shows. Thread-safe. Contains no secret material.
-  nlohmann::json Status() const;
+  nlohmann::json Status(StatusView view = StatusView::kPublic) const;
 
   // The revision served now, "" before the first publish. Thread-safe.
   std::string ServedRevision() const;

@@ -134,11 +134,12 @@ void DeclareFlags(FlagSet& flags) {
                {"IRONBOOT_TALOS_POLL_INTERVAL"});
   flags.String("reboot-grace", "30s", "after a restart, how long a reboot sent just before it gets to show "
                "before it is sent again", {"IRONBOOT_REBOOT_GRACE"});
-  flags.String("config-window", "10m", "GitOps /config: how long the address that fetched a machine's iPXE "
-               "script may fetch its config (besides the machine's static address)",
+  flags.String("config-window", "10m", "GitOps /config: for a machine without a static address, how long "
+               "the first address to fetch its iPXE script may fetch its config (renewed by its next fetch); "
+               "also how long a token lasts",
                {"IRONBOOT_CONFIG_WINDOW"});
-  flags.Bool("config-token", "GitOps /config: also require a one-time token, put in the talos.config= URL "
-             "of the iPXE script", {"IRONBOOT_CONFIG_TOKEN"});
+  flags.Bool("config-token", "GitOps /config: also require a token, put in the talos.config= URL "
+             "of the iPXE script served to the address that may fetch the config", {"IRONBOOT_CONFIG_TOKEN"});
   flags.String("config-rate", "10/m", "GitOps /config: requests per client address (N/s, N/m, N/h; 0: no limit)",
                {"IRONBOOT_CONFIG_RATE"});
   flags.String("config-burst", "5", "GitOps /config: requests a client address may make at once",
@@ -494,8 +495,10 @@ int ServeCommand(Args args) {
   if (controller) {
     GitOpsController* c = controller.get();
     handler.AddRoute("/status", "status", {bootserver::http::verb::get, bootserver::http::verb::head},
-                     [c, u = upgrade.get(), upgrade_off_reason](const bootserver::HttpRequest&) {
-                       auto status = c->Status();
+                     [c, u = upgrade.get(), upgrade_off_reason](const bootserver::HttpRequest& req) {
+                       auto status = c->Status(bootserver::IsLoopbackAddress(req.client)
+                                                   ? GitOpsController::StatusView::kLocal
+                                                   : GitOpsController::StatusView::kPublic);
                        if (u != nullptr) {
                          status["fleet"] = u->Status();
                        } else if (!upgrade_off_reason.empty()) {

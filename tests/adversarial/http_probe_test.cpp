@@ -130,7 +130,7 @@ TEST(HttpProbe, IdleSocketFloodFromOneHost) {
   for (int i = 0; i < 2000; ++i) {
     flood.push_back(std::make_unique<RawConn>(serve.port(), 0, "127.0.10.1"));
   }
-  auto ok = testutil::HttpGetFrom(serve.port(), "/healthz", "127.0.10.2");
+  auto ok = testutil::HttpGetFrom("127.0.10.2", serve.port(), "/healthz");
   EXPECT_EQ(ok.status, 200) << ok.error;
   std::string refused = flood.back()->ReadUntilClose(5s);
   EXPECT_EQ(refused.rfind("HTTP/1.1 503 ", 0), 0u) << refused;
@@ -168,7 +168,7 @@ TEST(HttpProbe, SlowClientsDoNotDelayOthers) {
       c->Send(std::string(1, line[1 + round % (line.size() - 1)]));
     }
     auto start = Clock::now();
-    auto r = testutil::HttpGetFrom(serve.port(), "/healthz", "127.0.11.100");
+    auto r = testutil::HttpGetFrom("127.0.11.100", serve.port(), "/healthz");
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     EXPECT_EQ(r.status, 200) << r.error;
   }

@@ -28,10 +28,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// cp1 has a static address in the plan; w1 has none (DHCP).
 constexpr char kMac[] = "52:54:00:12:34:56";
 constexpr char kMacQuery[] = "52-54-00-12-34-56";
 constexpr char kConfig[] = "machine:\n  token: very-secret-join-token\n";
-constexpr char kStaticAddress[] = "127.0.0.2";
+constexpr char kStaticAddress[] = "127.0.0.50";
+constexpr char kDhcpMac[] = "52:54:00:12:34:57";
+constexpr char kDhcpMacQuery[] = "52-54-00-12-34-57";
+constexpr char kDhcpConfig[] = "machine:\n  token: w1-join-token\n";
+constexpr char kStranger[] = "127.0.0.77";
 
 struct Response {
   int status = 0;
@@ -93,6 +98,9 @@ class ConfigHttpTest : public ::testing::Test {
     g.profile = "cp1";
     g.selector = {{"mac", kMac}};
     content.groups.push_back(g);
+    g.id = "w1";
+    g.selector = {{"mac", kDhcpMac}};
+    content.groups.push_back(g);
     Profile p;
     p.id = "cp1";
     p.kernel = "/assets/vmlinuz";
@@ -101,6 +109,7 @@ class ConfigHttpTest : public ::testing::Test {
     content.profiles.push_back(p);
     content.machine_configs[kMac] = kConfig;
     content.machine_addresses[kMac] = kStaticAddress;
+    content.machine_configs[kDhcpMac] = kDhcpConfig;
     content.revision = "test";
     holder_.Publish(Store::Build(std::move(content)));
     access_ = std::make_unique<ConfigAccess>(options, clock_);
@@ -128,6 +137,18 @@ class ConfigHttpTest : public ::testing::Test {
   }
   Response Config(const std::string& source, const std::string& extra = "") {
     return Get(source, std::string("/config?mac=") + kMacQuery + extra);
+  }
+  Response DhcpConfig(const std::string& source, const std::string& extra = "") {
+    return Get(source, std::string("/config?mac=") + kDhcpMacQuery + extra);
+  }
+  Response Ipxe(const std::string& source, const char* mac_query) {
+    return Get(source, std::string("/ipxe?mac=") + mac_query);
+  }
+  // The token in an iPXE script's talos.config= URL, "" when it has none.
+  static std::string TokenIn(const std::string& script) {
+    const std::string marker = "/config?mac=${mac:hexhyp}&token=";
+    auto at = script.find(marker);
+    return at == std::string::npos ? "" : script.substr(at + marker.size(), 32);
   }
   double Count(const std::string& result) {
     for (const auto& family : registry_->Collect()) {
@@ -171,29 +192,120 @@ TEST_F(ConfigHttpTest, StaticAddressServedWrongAddressRefused) {
   EXPECT_EQ(Count("denied_address"), 1);
 }
 
-// The address that fetched the machine's iPXE script gets the config within
-// the window, and 403 once the window has passed; a neighbour still gets 403.
+// A machine without a static address: the address that fetched its iPXE
+// script gets the config within the window, and 403 once the window has
+// passed; a neighbour still gets 403.
 TEST_F(ConfigHttpTest, IpxeFetchWindow) {
   auto o = NoRate();
   o.window = 10min;
   Start(o);
-  Response ipxe = Get("127.0.0.4", std::string("/ipxe?mac=") + kMacQuery);
+  Response ipxe = Ipxe("127.0.0.4", kDhcpMacQuery);
   ASSERT_EQ(ipxe.status, 200);
   EXPECT_EQ(ipxe.body.find("token="), std::string::npos);  // tokens off
   clock_->Advance(9min);
-  Response ok = Config("127.0.0.4");
+  Response ok = DhcpConfig("127.0.0.4");
   EXPECT_EQ(ok.status, 200);
-  EXPECT_EQ(ok.body, kConfig);
-  ExpectForbidden(Config("127.0.0.5"));
+  EXPECT_EQ(ok.body, kDhcpConfig);
+  ExpectForbidden(DhcpConfig("127.0.0.5"));
   clock_->Advance(2min);
-  ExpectForbidden(Config("127.0.0.4"));
+  ExpectForbidden(DhcpConfig("127.0.0.4"));
   EXPECT_EQ(Count("served"), 1);
   EXPECT_EQ(Count("denied_address"), 2);
 }
 
+// Issue 15 defect 3, the bypass: a stranger who knows a statically addressed
+// machine's MAC fetches its iPXE script, then its config, from its own
+// address. The script is served (Matchbox behaviour) but opens nothing: 403.
+TEST_F(ConfigHttpTest, StrangerIpxeFetchDoesNotOpenAStaticMachine) {
+  Start(NoRate());
+  ASSERT_EQ(Ipxe(kStranger, kMacQuery).status, 200);
+  ExpectForbidden(Config(kStranger));
+  EXPECT_EQ(Count("denied_address"), 1);
+  EXPECT_EQ(Count("served"), 0);
+  Response ok = Config(kStaticAddress);  // the machine itself is unaffected
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, kConfig);
+}
+
+// Issue 15 defect 3, the eviction: 20 strangers fetching a DHCP machine's
+// iPXE script after the machine did neither take its grant nor push it out;
+// the machine gets its config, none of them does.
+TEST_F(ConfigHttpTest, StrangersCannotDisplaceTheGrant) {
+  Start(NoRate());
+  const std::string machine = "127.0.0.60";
+  ASSERT_EQ(Ipxe(machine, kDhcpMacQuery).status, 200);
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_EQ(Ipxe("127.0.1." + std::to_string(i), kDhcpMacQuery).status, 200) << i;
+  }
+  Response ok = DhcpConfig(machine);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, kDhcpConfig);
+  for (int i = 1; i <= 20; ++i) {
+    ExpectForbidden(DhcpConfig("127.0.1." + std::to_string(i)));
+  }
+  EXPECT_EQ(Count("served"), 1);
+  EXPECT_EQ(Count("denied_address"), 20);
+}
+
+// The grant ends with its window, not with a served config: a node that
+// retries its download (Talos does on any error, e.g. a cut connection)
+// gets it again; once the holder's window has passed, the next address to
+// fetch the iPXE script takes the grant.
+TEST_F(ConfigHttpTest, GrantSurvivesARetryAndEndsWithTheWindow) {
+  auto o = NoRate();
+  o.window = 10min;
+  Start(o);
+  const std::string machine = "127.0.0.60";
+  ASSERT_EQ(Ipxe(machine, kDhcpMacQuery).status, 200);
+  EXPECT_EQ(DhcpConfig(machine).status, 200);
+  clock_->Advance(1min);
+  EXPECT_EQ(DhcpConfig(machine).status, 200);  // the retry
+  clock_->Advance(8min);
+  ASSERT_EQ(Ipxe(machine, kDhcpMacQuery).status, 200);  // a reboot renews the grant
+  clock_->Advance(9min);
+  ASSERT_EQ(Ipxe("127.0.0.61", kDhcpMacQuery).status, 200);  // still held: 18 min after the first
+  ExpectForbidden(DhcpConfig("127.0.0.61"));
+  clock_->Advance(2min);  // 11 min after the holder's last iPXE fetch
+  ASSERT_EQ(Ipxe("127.0.0.61", kDhcpMacQuery).status, 200);
+  EXPECT_EQ(DhcpConfig("127.0.0.61").status, 200);
+  ExpectForbidden(DhcpConfig(machine));
+  EXPECT_EQ(Count("served"), 3);
+  EXPECT_EQ(Count("denied_address"), 2);
+}
+
+// Issue 15 defect 3, the token: with -config-token a stranger's iPXE script
+// carries no token, for a static machine and for a DHCP machine whose grant
+// is held; the machines' own scripts do, and their tokens work.
+TEST_F(ConfigHttpTest, TokensGoOnlyToTheMachine) {
+  auto o = NoRate();
+  o.tokens = true;
+  Start(o);
+  Response stranger = Ipxe(kStranger, kMacQuery);
+  ASSERT_EQ(stranger.status, 200);
+  EXPECT_NE(stranger.body.find("talos.config="), std::string::npos) << stranger.body;
+  EXPECT_EQ(stranger.body.find("token="), std::string::npos) << stranger.body;
+  ExpectForbidden(Config(kStranger));
+
+  std::string token = TokenIn(Ipxe(kStaticAddress, kMacQuery).body);
+  ASSERT_EQ(token.size(), 32u);
+  EXPECT_EQ(Config(kStaticAddress, "&token=" + token).status, 200);
+
+  const std::string machine = "127.0.0.60";
+  std::string dhcp_token = TokenIn(Ipxe(machine, kDhcpMacQuery).body);
+  ASSERT_EQ(dhcp_token.size(), 32u);
+  Response late = Ipxe(kStranger, kDhcpMacQuery);
+  ASSERT_EQ(late.status, 200);
+  EXPECT_EQ(late.body.find("token="), std::string::npos) << late.body;
+  ExpectForbidden(DhcpConfig(kStranger, "&token=" + dhcp_token));  // a stolen token alone
+  EXPECT_EQ(DhcpConfig(machine, "&token=" + dhcp_token).status, 200);
+  EXPECT_EQ(Count("served"), 2);
+  EXPECT_EQ(Count("denied_address"), 2);
+}
+
 // With tokens on, /ipxe puts a token in the talos.config= URL; /config needs
-// it: missing, wrong and reused tokens get 403, the fresh one the config.
-TEST_F(ConfigHttpTest, OneTimeToken) {
+// it: missing and wrong tokens get 403, the issued one the config, again on
+// a retry while the window lasts, and 403 after it.
+TEST_F(ConfigHttpTest, Token) {
   auto o = NoRate();
   o.tokens = true;
   Start(o);
@@ -213,8 +325,10 @@ TEST_F(ConfigHttpTest, OneTimeToken) {
   Response ok = Config(kStaticAddress, "&token=" + token);
   EXPECT_EQ(ok.status, 200);
   EXPECT_EQ(ok.body, kConfig);
-  ExpectForbidden(Config(kStaticAddress, "&token=" + token));  // reused
-  EXPECT_EQ(Count("served"), 1);
+  EXPECT_EQ(Config(kStaticAddress, "&token=" + token).status, 200);  // a retry
+  clock_->Advance(access_->options().window + 1s);
+  ExpectForbidden(Config(kStaticAddress, "&token=" + token));  // expired
+  EXPECT_EQ(Count("served"), 2);
   EXPECT_EQ(Count("denied_token"), 4);
   EXPECT_EQ(Count("denied_address"), 1);
 }

@@ -6,9 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "bootserver/render.h"
+#include "common/log.h"
 #include "tests/testutil/testutil.h"
 
 namespace ironboot::bootserver {
@@ -75,6 +80,7 @@ class HandlerTest : public ::testing::Test {
   void SetUp() override {
     WriteFile(dir_ / "assets/talos/vmlinuz", std::string(1000, 'k'));
     WriteFile(dir_ / "assets/config.yaml", "machine: {}\n");
+    WriteFile(dir_ / "assets/s/config.yaml", "another file\n");
     WriteFile(dir_ / "verified/initramfs.xz", "initramfs");
     StoreContent c;
     c.revision = "test@1";
@@ -326,6 +332,38 @@ TEST_F(HandlerTest, AssetsReplies) {
   Expect404(Get("/assets/../assets/config.yaml"));
   Expect404(Get("/assets/%2e%2e/verified/initramfs.xz"));
   Expect404(Get("/assets/missing"));
+}
+
+// A target whose "/assets/" prefix is itself percent-encoded routes to
+// /assets/ (decoded path) but is a 404, as in Matchbox (Go's StripPrefix): it
+// used to serve the file named by the raw path past 8 bytes, here
+// "s/config.yaml" for "/%61ssets/config.yaml". Encoding past the prefix is
+// decoded as before.
+TEST_F(HandlerTest, AssetsEncodedPrefix) {
+  Reply r = Get("/%61ssets/config.yaml");
+  Expect404(r);
+  EXPECT_EQ(r.handler, "assets");
+  Reply encoded_name = Get("/assets/%63onfig.yaml");
+  EXPECT_EQ(encoded_name.res.result(), http::status::ok);
+  EXPECT_EQ(FileBody(encoded_name), "machine: {}\n");
+}
+
+// A mac= value with a newline, quote or escape bytes cannot forge a log
+// line: the warning about the unparseable MAC shows them as \xNN, on one line.
+TEST_F(HandlerTest, UnparseableMacIsEscapedInTheLog) {
+  std::ostringstream text;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  auto logger = Logger("http");
+  logger->sinks().push_back(sink);
+  Reply r = Get("/ipxe?mac=x%0a2026-01-01T00:00:00.000Z%20info%20config:%20served%22%1b%5c");
+  logger->sinks().pop_back();
+  EXPECT_EQ(r.res.result(), http::status::ok);  // no MAC label: the default group
+  const std::string log = text.str();
+  EXPECT_NE(log.find("ignoring unparseable MAC address client=127.0.0.1 "
+                     "mac=\"x\\x0a2026-01-01T00:00:00.000Z info config: served\\x22\\x1b\\x5c\""),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
 }
 
 // With assets disabled (Matchbox's -assets-path=""), /assets/ is a plain 404.

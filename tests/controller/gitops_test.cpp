@@ -341,6 +341,36 @@ TEST_F(GitOpsTest, FirstPassPublishes) {
   EXPECT_EQ(c->holder.Get(), store);
 }
 
+// Issue 15: /status as anyone sees it lists machines by name, address and
+// release but no MAC anywhere (with a MAC-keyed boot protocol a MAC is what
+// targets a machine).
+TEST_F(GitOpsTest, StatusNamesNoMacs) {
+  CommitHomelab();
+  auto c = MakeController(FileUrl());
+  ASSERT_TRUE(c->gitops->ReconcileOnce().has_value());
+  json status = c->gitops->Status();
+  ASSERT_EQ(status["served"]["machines"].size(), 3u);
+  EXPECT_EQ(status["served"]["machines"][0]["name"], "controlplane1");
+  EXPECT_FALSE(status["served"]["machines"][0]["address"].get<std::string>().empty());
+  for (const auto& m : status["served"]["machines"]) {
+    EXPECT_FALSE(m.contains("macs")) << m.dump();
+  }
+  std::string text = status.dump();
+  EXPECT_THAT(text, Not(HasSubstr(kCp1Mac)));
+  EXPECT_THAT(text, Not(HasSubstr(kCp2Mac)));
+}
+
+// The loopback view of /status (someone on the boot server: `ironboot plan
+// --server`, the runbook's jq lines) adds each machine's MACs.
+TEST_F(GitOpsTest, LocalStatusNamesMacs) {
+  CommitHomelab();
+  auto c = MakeController(FileUrl());
+  ASSERT_TRUE(c->gitops->ReconcileOnce().has_value());
+  json status = c->gitops->Status(GitOpsController::StatusView::kLocal);
+  ASSERT_EQ(status["served"]["machines"].size(), 3u);
+  EXPECT_EQ(status["served"]["machines"][0]["macs"], json::array({kCp1Mac}));
+}
+
 // A commit with a YAML syntax error, then one with a duplicate MAC (another
 // notation), are rejected: the previous revision keeps serving, /status lists
 // file:line:col diagnostics and ironboot_manifest_errors counts them; a fix

@@ -102,7 +102,14 @@ class SecretsLeakTest : public ::testing::Test {
     const fs::path root = fs::path(IRONBOOT_SOURCE_DIR) / "examples" / "homelab";
     for (const auto& entry : fs::recursive_directory_iterator(root)) {
       if (entry.is_regular_file()) {
-        files_[fs::relative(entry.path(), root).string()] = testutil::ReadFile(entry.path());
+        // Machines on loopback (127.0.4.x) instead of 10.0.4.x, so the test
+        // can fetch controlplane1's config from its static address.
+        std::string text = testutil::ReadFile(entry.path());
+        for (size_t at = text.find("10.0.4."); at != std::string::npos;
+             at = text.find("10.0.4.", at)) {
+          text.replace(at, 7, "127.0.4.");
+        }
+        files_[fs::relative(entry.path(), root).string()] = std::move(text);
       }
     }
     // No base configs in the repo: they come from the bundle.
@@ -156,12 +163,12 @@ TEST_F(SecretsLeakTest, NoSecretInAnyOutputOfAFullRun) {
       WaitFor([&] { return HttpGet(port, "/readyz").status == 200 || !server.Running(); }, 20s))
       << server.Output();
 
-  // /ipxe, then /config from the same address: the config is generated from
-  // the bundle (it may hold secrets; its body is not searched).
-  auto ipxe = HttpGet(port, std::string("/ipxe?mac=") + kCp1Mac);
+  // /ipxe, then /config from controlplane1's address: the config is
+  // generated from the bundle (it may hold secrets; its body is not searched).
+  auto ipxe = testutil::HttpGetFrom("127.0.4.101", port, std::string("/ipxe?mac=") + kCp1Mac);
   EXPECT_EQ(ipxe.status, 200) << ipxe.body;
   captured.emplace_back("/ipxe", ipxe.body);
-  auto config = HttpGet(port, std::string("/config?mac=") + kCp1Mac);
+  auto config = testutil::HttpGetFrom("127.0.4.101", port, std::string("/config?mac=") + kCp1Mac);
   EXPECT_EQ(config.status, 200);
   EXPECT_THAT(config.body, HasSubstr(bundle.secrets.trustd_token))
       << "the served config is not generated from -secrets-file";

@@ -106,16 +106,23 @@ class ServeGitOpsTest : public ::testing::Test {
     std::map<std::string, std::string> files;
     for (const auto& entry : fs::recursive_directory_iterator(root)) {
       if (entry.is_regular_file()) {
-        files[fs::relative(entry.path(), root).string()] = testutil::ReadFile(entry.path());
+        // Machines on loopback (127.0.4.x) instead of 10.0.4.x, so the test
+        // can fetch controlplane1's config from its static address.
+        std::string text = testutil::ReadFile(entry.path());
+        for (size_t at = text.find("10.0.4."); at != std::string::npos;
+             at = text.find("10.0.4.", at)) {
+          text.replace(at, 7, "127.0.4.");
+        }
+        files[fs::relative(entry.path(), root).string()] = std::move(text);
       }
     }
     std::string& cluster = files["cluster.yaml"];
     cluster = cluster.substr(0, cluster.find("\n---\n") + 1);
-    // CommitChange moves controlplane1 to 10.0.4.<host>: every control-plane
+    // CommitChange moves controlplane1 to 127.0.4.<host>: every control-plane
     // address must be in the certSANs, or the configs are rejected.
     std::string& all = files["patches/all.yaml"];
     for (int host = 104; host <= 130; ++host) {
-      all.replace(all.find("    - 10.0.4.103"), 0, "    - 10.0.4." + std::to_string(host) + "\n");
+      all.replace(all.find("    - 127.0.4.103"), 0, "    - 127.0.4." + std::to_string(host) + "\n");
     }
     files["releases/v1.11.3.yaml"] =
         "apiVersion: ironboot.dev/v1alpha1\nkind: TalosRelease\nmetadata:\n"
@@ -139,11 +146,11 @@ class ServeGitOpsTest : public ::testing::Test {
     return Git(work_, {"rev-parse", "HEAD"});
   }
 
-  // A commit that gives controlplane1 the address 10.0.4.<host> and the
+  // A commit that gives controlplane1 the address 127.0.4.<host> and the
   // kernel argument ironboot.test=<tag>, visible on /config and /ipxe.
   std::string CommitChange(int host, const std::string& tag) {
     return Commit({{"machines/controlplane1.yaml",
-                    MachineYaml("controlplane1", kCp1Mac, "10.0.4." + std::to_string(host) + "/24",
+                    MachineYaml("controlplane1", kCp1Mac, "127.0.4." + std::to_string(host) + "/24",
                                 "  kernelArgs: [ironboot.test=" + tag + "]\n")}},
                   tag);
   }
@@ -155,8 +162,8 @@ class ServeGitOpsTest : public ::testing::Test {
         kBinary, "serve", "--repo", daemon_->Url("cluster.git"), "--ref", "main", "--state-dir",
         (tmp_ / "state").string(), "-address", "127.0.0.1:" + std::to_string(port_), "--interval",
         "1h", "--webhook-secret-file", (tmp_ / "webhook-secret").string(),
-        // Served() polls /ipxe and /config from 127.0.0.1 (allowed by the iPXE
-        // window) faster than the default per-address rate limit.
+        // Served() polls /config from controlplane1's address faster than
+        // the default per-address rate limit.
         "--config-rate", "0"});
     EXPECT_TRUE(WaitFor([&] { return HttpGet(port_, "/healthz").status == 200 || !p->Running(); }))
         << p->Output();
@@ -166,11 +173,12 @@ class ServeGitOpsTest : public ::testing::Test {
 
   bool Ready() { return HttpGet(port_, "/readyz").status == 200; }
   std::string Ipxe() { return HttpGet(port_, "/ipxe?mac=00-23-24-e7-29-40").body; }
-  // As a booting machine does: /ipxe first, so 127.0.0.1 may fetch the config
-  // (the machine's static address is 10.0.4.x).
-  std::string Config() {
-    Ipxe();
-    return HttpGet(port_, "/config?mac=00-23-24-e7-29-40").body;
+  // controlplane1's config, fetched from its static address 127.0.4.<host>
+  // (/config serves a machine with a static address there only).
+  std::string Config(int host = 101) {
+    return testutil::HttpGetFrom("127.0.4." + std::to_string(host), port_,
+                                 "/config?mac=00-23-24-e7-29-40")
+        .body;
   }
   json Status() {
     auto r = HttpGet(port_, "/status");
@@ -189,7 +197,8 @@ class ServeGitOpsTest : public ::testing::Test {
     return WaitFor(
         [&] {
           return Ipxe().find("ironboot.test=" + tag) != std::string::npos &&
-                 Config().find("10.0.4." + std::to_string(host) + "/24") != std::string::npos;
+                 Config(host).find("127.0.4." + std::to_string(host) + "/24") !=
+                     std::string::npos;
         },
         timeout);
   }
@@ -293,7 +302,7 @@ TEST_F(ServeGitOpsTest, PushToAnotherBranchIgnored) {
   ASSERT_TRUE(WaitFor([&] { return Ready(); })) << server->Output();
   Git(work_, {"checkout", "-q", "-b", "feature"});
   WriteFile(work_ / "machines/controlplane1.yaml",
-            MachineYaml("controlplane1", kCp1Mac, "10.0.4.101/24",
+            MachineYaml("controlplane1", kCp1Mac, "127.0.4.101/24",
                         "  kernelArgs: [ironboot.test=feature]\n"));
   Git(work_, {"commit", "-q", "-am", "feature"});
   Git(work_, {"push", "-q", "origin", "HEAD:feature"});
@@ -333,7 +342,9 @@ TEST_F(ServeGitOpsTest, StatusJson) {
   ASSERT_EQ(status["served"]["machines"].size(), 3u);
   EXPECT_EQ(status["served"]["machines"][2]["name"], "controlplane3");
   EXPECT_EQ(status["served"]["machines"][2]["release"], "v1.11.3");
-  EXPECT_EQ(status["served"]["machines"][2]["address"], "10.0.4.103/24");
+  EXPECT_EQ(status["served"]["machines"][2]["address"], "127.0.4.103/24");
+  // This client is on loopback, so it gets the local view with MACs.
+  EXPECT_TRUE(status["served"]["machines"][2]["macs"].is_array());
   EXPECT_TRUE(status["rejected"].is_null());
   EXPECT_TRUE(status["held_back"].is_array());
 
@@ -349,7 +360,7 @@ TEST_F(ServeGitOpsTest, StatusJson) {
   EXPECT_THAT(status["rejected"]["errors"][0].get<std::string>(),
               ContainsRegex("^machines/controlplane1\\.yaml:[0-9]+:[0-9]+: spec\\.address: "));
   EXPECT_EQ(status["served"]["revision"], "main@sha1:" + first_commit_);
-  EXPECT_THAT(Config(), HasSubstr("10.0.4.101/24"));
+  EXPECT_THAT(Config(), HasSubstr("127.0.4.101/24"));
   EXPECT_GT(Sample(Metrics(), "ironboot_manifest_errors", {}), 0);
 }
 

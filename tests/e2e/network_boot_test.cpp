@@ -187,6 +187,9 @@ spec:
     Git(repo, {"add", "."});
     Git(repo, {"commit", "-q", "-m", "e2e cluster"});
   }
+  // cp1 has no static address: QEMU's user network shows the guest to the
+  // server as 127.0.0.1, and /config serves a machine with a static address
+  // at that address only. Without one, its iPXE fetch grants 127.0.0.1.
   static void WriteMachine(const fs::path& repo, const std::string& extra) {
     WriteFile(repo / "machines/cp1.yaml", std::string(R"(apiVersion: ironboot.dev/v1alpha1
 kind: Machine
@@ -195,7 +198,6 @@ metadata:
 spec:
   role: controlplane
   mac: )") + kMac1 + R"(
-  address: 10.0.4.101/24
   kernelArgs: [ironboot.e2e.hostname=cp1]
 )" + extra);
   }

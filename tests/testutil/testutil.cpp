@@ -242,16 +242,6 @@ std::string UniqueLoopbackNet() {
   return "127." + std::to_string(a) + "." + std::to_string(rng() % 250 + 1);
 }
 
-HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
-                         const std::map<std::string, std::string>& headers,
-                         const std::string& body) {
-  return HttpRequestFrom("", port, method, target, headers, body);
-}
-
-HttpResponse HttpGetFrom(int port, const std::string& target, const std::string& source) {
-  return HttpRequestFrom(source, port, "GET", target);
-}
-
 void RaiseFileLimit() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -311,6 +301,16 @@ HttpResponse HttpRequestFrom(const std::string& source, int port, const std::str
     out.error = e.what();
   }
   return out;
+}
+
+HttpResponse HttpRequest(int port, const std::string& method, const std::string& target,
+                         const std::map<std::string, std::string>& headers,
+                         const std::string& body) {
+  return HttpRequestFrom("", port, method, target, headers, body);
+}
+
+HttpResponse HttpGetFrom(const std::string& source, int port, const std::string& target) {
+  return HttpRequestFrom(source, port, "GET", target, {}, "");
 }
 
 }  // namespace ironboot::testutil

@@ -100,7 +100,6 @@ HttpResponse HttpRequestFrom(const std::string& source, int port, const std::str
                              const std::string& target,
                              const std::map<std::string, std::string>& headers = {},
                              const std::string& body = "");
-HttpResponse HttpGetFrom(int port, const std::string& target, const std::string& source);
 
 // Raises this process's soft open-file limit to the hard one (tests that open
 // thousands of sockets).
@@ -110,5 +109,8 @@ inline HttpResponse HttpGet(int port, const std::string& target,
                             const std::map<std::string, std::string>& headers = {}) {
   return HttpRequest(port, "GET", target, headers);
 }
+// A GET to 127.0.0.1:port from the loopback address `source` (e.g.
+// "127.0.4.101"), as the machine with that address would send it.
+HttpResponse HttpGetFrom(const std::string& source, int port, const std::string& target);
 
 }  // namespace ironboot::testutil
